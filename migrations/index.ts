@@ -1,0 +1,8 @@
+// The ordered list of migrations. Names are numbered; each module exports up() and down().
+// A static list (not a directory scan) so the build and the image ship exactly what is listed here.
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_users.js';
+
+export const migrations: Record<string, Migration> = {
+  '0001_users': m0001,
+};

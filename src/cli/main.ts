@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// The command line: argv -> loadConfig -> run -> exit code. 0 success, 1 failure, 2 bad usage or config.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { buildInfo } from '../lib/build-info.js';
+import { createLogger } from '../observability/logger.js';
+import { migrate } from './migrate.js';
+import { serve } from './serve.js';
+
+const USAGE = `usage: reliability-api <command>
+
+commands:
+  serve                              start the HTTP API
+  migrate up                         apply every pending migration
+  migrate down [--steps N | --all]   revert the last N migrations (default 1), or all of them
+  migrate status                     list migrations and whether each is applied
+  version                            print the version
+
+Settings come from the environment; see docs/configuration.md.`;
+
+class UsageError extends Error {}
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`reliability-api: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      steps: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, action] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (command === 'version') {
+    process.stdout.write(`${buildInfo.version}\n`);
+    return;
+  }
+  if (command !== 'serve' && command !== 'migrate') throw new UsageError(`unknown command "${command}"`);
+  if (command === 'migrate' && action !== 'up' && action !== 'down' && action !== 'status') {
+    throw new UsageError('migrate needs one of: up, down, status');
+  }
+  let steps: number | 'all' = 1;
+  if (values.all) steps = 'all';
+  else if (values.steps !== undefined) {
+    if (!/^[1-9]\d*$/.test(values.steps)) throw new UsageError('--steps takes a positive whole number');
+    steps = Number(values.steps);
+  }
+
+  const config = loadConfig(process.env);
+  if (command === 'serve') {
+    await serve(config);
+    return;
+  }
+  const log = createLogger(config, `${buildInfo.name}-migrate`, buildInfo.version);
+  await migrate(config, { action: action as 'up' | 'down' | 'status', steps }, log, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) fail(2, error.message);
+  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    fail(2, `${(error as Error).message}\n\n${USAGE}`);
+  }
+  fail(1, error instanceof Error ? error.message : String(error));
+});

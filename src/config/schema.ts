@@ -1,0 +1,218 @@
+// The one schema for every setting: its name, type, default and description. loadConfig() validates the
+// environment against it and docs/configuration.md is rendered from it (a test keeps the two equal).
+import { z } from 'zod';
+
+export const ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A development-only signing key; staging and production refuse it (see loadConfig). */
+export const DEFAULT_SECRET_KEY = 'dev-insecure-secret-key-change-me';
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL with scheme ${protocols.map((p) => p.replace(/:$/, '://')).join(' or ')}`,
+    );
+
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+/** `false`, `true`, a hop count, or a comma-separated list of trusted proxy addresses/CIDRs. */
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((v): boolean | number | string[] => {
+    const lower = v.toLowerCase();
+    if (lower === 'false' || lower === '0' || lower === '') return false;
+    if (lower === 'true') return true;
+    if (/^\d+$/.test(v)) return Number(v);
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  });
+
+interface Setting<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** Raw default as it would appear in the environment; undefined means "unset". */
+  default?: string;
+  /** Default as documented, when it is not a plain value (e.g. depends on ENVIRONMENT). */
+  defaultDoc?: string;
+  description: string;
+  /** Secret values are never logged and can come from files (NAME_FILE, SETTINGS_SECRETS_DIR). */
+  secret?: boolean;
+}
+
+// `const` keeps each literal default in the type, so Config knows which settings are never undefined.
+const setting = <const T extends Setting>(s: T): T => s;
+
+export const settings = {
+  ENVIRONMENT: setting({
+    schema: z.enum(ENVIRONMENTS),
+    default: 'development',
+    description:
+      'Deployment environment. staging and production refuse unsafe defaults (secret key, embedded database, in-memory rate-limit store).',
+  }),
+  HOST: setting({
+    schema: z.string().trim().min(1),
+    default: '0.0.0.0',
+    description: 'Address to listen on.',
+  }),
+  PORT: setting({
+    schema: int(0, 65535),
+    default: '8000',
+    description: 'HTTP port for the API (0 picks a free port).',
+  }),
+  LOG_LEVEL: setting({
+    schema: z.enum(LOG_LEVELS),
+    default: 'info',
+    description: 'Minimum level of JSON log lines.',
+  }),
+  DATABASE_URL: setting({
+    schema: url(['postgres:', 'postgresql:', 'pglite:']),
+    defaultDoc: 'unset: embedded PGlite under `DATA_DIR`',
+    description:
+      'PostgreSQL connection URL. `pglite://memory` runs an in-memory embedded database (tests); unset uses an embedded file-backed PGlite.',
+    secret: true,
+  }),
+  DATA_DIR: setting({
+    schema: z.string().trim().min(1),
+    default: './data',
+    description: 'Directory for the embedded PGlite database when `DATABASE_URL` is unset.',
+  }),
+  DB_POOL_SIZE: setting({
+    schema: int(1, 1000),
+    default: '10',
+    description: 'Maximum PostgreSQL connections per process.',
+  }),
+  DB_STATEMENT_TIMEOUT_MS: setting({
+    schema: int(0, 3_600_000),
+    default: '5000',
+    description:
+      'Server-side statement timeout for every query, so a stuck query cannot hold a connection forever (0 disables).',
+  }),
+  MIGRATE_ON_START: setting({
+    schema: bool,
+    defaultDoc: '`true` in development and test, `false` in staging and production',
+    description:
+      'Apply pending migrations when `serve` starts. In staging and production a deploy job runs them.',
+  }),
+  REDIS_URL: setting({
+    schema: url(['redis:', 'rediss:']),
+    description: 'Redis for shared state. Optional: when it is down the service degrades instead of failing.',
+    secret: true,
+  }),
+  RATE_LIMIT_STORAGE_URI: setting({
+    schema: url(['memory:', 'redis:', 'rediss:']),
+    default: 'memory://',
+    description:
+      'Rate-limit counters store: `memory://` (per process) or a Redis URL (shared by every replica).',
+    secret: true,
+  }),
+  CIRCUIT_BREAKER_CACHE_URL: setting({
+    schema: url(['redis:', 'rediss:']),
+    description: 'Redis holding the shared fallback cache of outbound calls; unset keeps it in process.',
+    secret: true,
+  }),
+  SECRET_KEY: setting({
+    schema: z.string().min(1),
+    default: DEFAULT_SECRET_KEY,
+    defaultDoc: 'a development-only key',
+    description:
+      'Key for signing tokens. staging and production require at least 32 bytes and refuse the default.',
+    secret: true,
+  }),
+  CORS_ALLOW_ORIGINS: setting({
+    schema: list.pipe(z.array(z.union([z.literal('*'), url(['http:', 'https:'])]))),
+    default: '',
+    defaultDoc: 'none',
+    description: 'Comma-separated origins allowed by CORS (`*` allows any). Empty disables CORS.',
+  }),
+  TRUST_PROXY: setting({
+    schema: trustProxy,
+    default: 'false',
+    description:
+      'Whether to take the client IP from `X-Forwarded-For`: `false`, `true`, the number of proxy hops, or a comma-separated list of proxy addresses/CIDRs.',
+  }),
+  BODY_LIMIT_BYTES: setting({
+    schema: int(1, 104_857_600),
+    default: '1048576',
+    description: 'Largest accepted request body; larger bodies get 413.',
+  }),
+  SHUTDOWN_DRAIN_SECONDS: setting({
+    schema: int(0, 600),
+    default: '5',
+    description:
+      'After SIGTERM, seconds to keep serving while readiness reports 503, so load balancers stop sending traffic first.',
+  }),
+  SHUTDOWN_TIMEOUT_SECONDS: setting({
+    schema: int(1, 3600),
+    default: '25',
+    description: 'After the drain, the longest wait for in-flight requests before the process exits with 1.',
+  }),
+  METRICS_PORT: setting({
+    schema: int(0, 65535),
+    defaultDoc: 'unset: `/metrics` on `PORT`',
+    description: 'Serve `/metrics` on this separate port instead of the API port.',
+  }),
+  OTLP_ENDPOINT: setting({
+    schema: url(['http:', 'https:']),
+    description: 'OpenTelemetry OTLP/HTTP endpoint for traces; unset disables tracing.',
+  }),
+  FAULT_INJECTION_ENABLED: setting({
+    schema: bool,
+    default: 'false',
+    description:
+      'Honour the `X-Fault-Delay-Ms` and `X-Fault-Status` request headers on API routes (never on probes or metrics), for drills and shutdown tests.',
+  }),
+  APP_COMMIT: setting({
+    schema: z.string().trim().min(1),
+    default: 'unknown',
+    description: 'Source revision reported by `/version` and metrics; the image build sets it.',
+  }),
+  SETTINGS_SECRETS_DIR: setting({
+    schema: z.string().trim().min(1),
+    defaultDoc: '`/run/secrets` when it exists',
+    description:
+      'Directory of secret files, one per setting, named like the setting (e.g. `/run/secrets/SECRET_KEY`). `NAME_FILE` points one setting at a file.',
+  }),
+} satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof settings;
+type Parsed<K extends SettingName> = z.output<(typeof settings)[K]['schema']>;
+type HasDefault<K extends SettingName> = (typeof settings)[K] extends { default: string } ? K : never;
+
+/** The validated, frozen configuration handed to buildApp(). */
+export type Config = {
+  readonly [K in SettingName]: K extends HasDefault<K> ? Parsed<K> : Parsed<K> | undefined;
+} & { readonly MIGRATE_ON_START: boolean };

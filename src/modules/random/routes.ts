@@ -1,0 +1,123 @@
+// GET /v1/random and /v1/random/*: thin handlers over the service; schemas do the validation and the
+// serialization. Every answer, errors included, carries Cache-Control: no-store (a cached random value
+// is not random).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { withProblems } from '../../plugins/error-handler.js';
+import * as S from './schemas.js';
+import * as random from './service.js';
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header('cache-control', 'no-store');
+    done();
+  });
+
+  const tags = ['random'];
+
+  app.get(
+    '/random',
+    {
+      schema: {
+        tags,
+        summary: 'One random integer in [min, max]',
+        querystring: S.SingleQuery,
+        response: withProblems({ 200: S.SingleReply }),
+      },
+    },
+    async (request) => random.single(request.query.min, request.query.max),
+  );
+
+  app.get(
+    '/random/integers',
+    {
+      schema: {
+        tags,
+        summary: 'Random integers in [min, max], optionally unique, in base 2, 8, 10 or 16',
+        querystring: S.IntegersQuery,
+        response: withProblems({ 200: S.IntegersReply }),
+      },
+    },
+    async (request) => random.integers(request.query),
+  );
+
+  app.get(
+    '/random/sequences',
+    {
+      schema: {
+        tags,
+        summary: 'A uniformly random permutation of min..max',
+        querystring: S.SequenceQuery,
+        response: withProblems({ 200: S.SequenceReply }),
+      },
+    },
+    async (request) => random.sequence(request.query.min, request.query.max),
+  );
+
+  app.get(
+    '/random/decimals',
+    {
+      schema: {
+        tags,
+        summary: 'Uniform decimals in [0, 1)',
+        querystring: S.DecimalsQuery,
+        response: withProblems({ 200: S.DecimalsReply }),
+      },
+    },
+    async (request) => random.decimals(request.query.count, request.query.places),
+  );
+
+  app.get(
+    '/random/gaussians',
+    {
+      schema: {
+        tags,
+        summary: 'Normally distributed values',
+        querystring: S.GaussiansQuery,
+        response: withProblems({ 200: S.GaussiansReply }),
+      },
+    },
+    async (request) =>
+      random.gaussians(request.query.count, request.query.mean, request.query.stddev, request.query.places),
+  );
+
+  app.get(
+    '/random/strings',
+    {
+      schema: {
+        tags,
+        summary: 'Random strings over a named or custom alphabet',
+        querystring: S.StringsQuery,
+        response: withProblems({ 200: S.StringsReply }),
+      },
+    },
+    async (request) => random.strings(request.query),
+  );
+
+  app.get(
+    '/random/uuids',
+    {
+      schema: {
+        tags,
+        summary: 'UUIDs, version 4 (random) or 7 (time-ordered)',
+        querystring: S.UuidsQuery,
+        response: withProblems({ 200: S.UuidsReply }),
+      },
+    },
+    async (request) => random.uuids(request.query.count, request.query.version),
+  );
+
+  app.get(
+    '/random/bytes',
+    {
+      schema: {
+        tags,
+        summary: 'Random bytes, base64 or hex encoded',
+        querystring: S.BytesQuery,
+        response: withProblems({ 200: S.BytesReply }),
+      },
+    },
+    async (request) => random.bytes(request.query.size, request.query.format),
+  );
+};
+
+export default routes;

@@ -1,0 +1,166 @@
+// Every error answer is application/problem+json (RFC 9457): validation failures name each offending
+// field, 404 and 405 are told apart, and a 5xx outside development never shows internals.
+import { Type, type TSchema } from '@sinclair/typebox';
+import fp from 'fastify-plugin';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  InvalidParametersError,
+  PROBLEM_TYPES,
+  problemType,
+  slugFor,
+  type FieldProblem,
+  type ProblemSlug,
+} from '../lib/errors.js';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'Stable URI naming the kind of problem.' }),
+    title: Type.String(),
+    status: Type.Integer({ minimum: 400, maximum: 599 }),
+    detail: Type.Optional(Type.String()),
+    instance: Type.Optional(Type.String({ description: 'The request path.' })),
+    request_id: Type.String(),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          name: Type.String(),
+          in: Type.String(),
+          reason: Type.String(),
+        }),
+      ),
+    ),
+  },
+  { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details' },
+);
+
+const ProblemRef = Type.Ref(ProblemSchema);
+
+/** A route's response map with the shared problem answers added. */
+export function withProblems<T extends Record<number, TSchema>>(responses: T) {
+  return { ...responses, '4xx': ProblemRef, '5xx': ProblemRef };
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance: string;
+  request_id: string;
+  errors?: FieldProblem[];
+}
+
+const LOCATIONS: Record<string, FieldProblem['in']> = {
+  querystring: 'query',
+  params: 'path',
+  headers: 'header',
+  body: 'body',
+};
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** Turns Ajv's errors into one entry per offending field, each naming the field. */
+export function fieldProblems(validation: AjvError[], context: string | undefined): FieldProblem[] {
+  const where = LOCATIONS[context ?? 'body'] ?? 'body';
+  const byName = new Map<string, string[]>();
+  for (const error of validation) {
+    let name = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    let reason = error.message ?? error.keyword;
+    if (error.keyword === 'required') {
+      name = [name, String(error.params.missingProperty)].filter(Boolean).join('.');
+      reason = 'is required';
+    } else if (error.keyword === 'additionalProperties') {
+      name = [name, String(error.params.additionalProperty)].filter(Boolean).join('.');
+      reason = 'is not a known parameter';
+    } else if (error.keyword === 'enum' && Array.isArray(error.params.allowedValues)) {
+      reason = `must be one of ${error.params.allowedValues.join(', ')}`;
+    }
+    const reasons = byName.get(name || where) ?? [];
+    if (!reasons.includes(reason)) reasons.push(reason);
+    byName.set(name || where, reasons);
+  }
+  return [...byName].map(([name, reasons]) => ({ name, in: where, reason: reasons.join('; ') }));
+}
+
+export function problem(
+  request: FastifyRequest,
+  status: number,
+  slug: ProblemSlug,
+  detail?: string,
+  errors?: FieldProblem[],
+): Problem {
+  return {
+    type: problemType(slug),
+    title: PROBLEM_TYPES[slug],
+    status,
+    ...(detail === undefined ? {} : { detail }),
+    instance: request.url.split('?', 1)[0] ?? request.url,
+    request_id: request.id,
+    ...(errors === undefined ? {} : { errors }),
+  };
+}
+
+export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+export default fp(
+  async (app, opts: { exposeInternalErrors: boolean }) => {
+    app.addSchema(ProblemSchema);
+
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error.validation) {
+        const errors = fieldProblems(error.validation, error.validationContext);
+        const detail = errors.map((e) => `${e.name}: ${e.reason}`).join('; ');
+        return sendProblem(reply, problem(request, 400, 'validation-error', detail, errors));
+      }
+      if (error instanceof InvalidParametersError) {
+        return sendProblem(
+          reply,
+          problem(request, 400, 'validation-error', error.message, [...error.fields]),
+        );
+      }
+      const status =
+        typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode <= 599
+          ? error.statusCode
+          : 500;
+      const slug = slugFor(status, error.code);
+      if (status >= 500) {
+        request.log.error({ err: error }, 'request failed');
+        const detail = opts.exposeInternalErrors ? error.message : undefined;
+        return sendProblem(reply, problem(request, status, slug, detail));
+      }
+      return sendProblem(reply, problem(request, status, slug, error.message));
+    });
+
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?', 1)[0] ?? '/';
+      const allowed = METHODS.filter(
+        (method) => method !== request.method && app.findRoute({ method, url: path }) !== null,
+      );
+      if (allowed.length > 0) {
+        reply.header('allow', allowed.join(', '));
+        return sendProblem(
+          reply,
+          problem(
+            request,
+            405,
+            'method-not-allowed',
+            `${request.method} is not allowed; use ${allowed.join(', ')}`,
+          ),
+        );
+      }
+      return sendProblem(reply, problem(request, 404, 'not-found', `No route for ${request.method} ${path}`));
+    });
+  },
+  { name: 'error-handler' },
+);

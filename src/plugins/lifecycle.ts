@@ -1,0 +1,54 @@
+// The process's lifecycle as the probes see it: starting (startup probe 503), started, draining (readiness
+// 503 while requests are still served), closing (listener shut, in-flight requests finishing). The CLI
+// drives the transitions.
+import fp from 'fastify-plugin';
+
+export type Phase = 'starting' | 'started' | 'draining' | 'closing';
+
+export class Lifecycle {
+  #phase: Phase = 'starting';
+  readonly createdAt = new Date();
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** Initialization (migrations included) is done: startup and readiness may pass. */
+  markStarted(): void {
+    if (this.#phase === 'starting') this.#phase = 'started';
+  }
+
+  /** Shutdown began: readiness fails from now on so load balancers stop routing here. */
+  beginDrain(): void {
+    if (this.#phase !== 'closing') this.#phase = 'draining';
+  }
+
+  /** The listener is closing: requests still arriving on open keep-alive connections are served, then closed. */
+  beginClose(): void {
+    this.#phase = 'closing';
+  }
+
+  get acceptingTraffic(): boolean {
+    return this.#phase === 'starting' || this.#phase === 'started';
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: Lifecycle;
+  }
+}
+
+export default fp(
+  async (app) => {
+    const lifecycle = new Lifecycle();
+    app.decorate('lifecycle', lifecycle);
+    // Once closing, a request that still arrives on an open keep-alive connection is served (no request is
+    // dropped) but told to reconnect, so the client moves to another replica.
+    app.addHook('onRequest', (_request, reply, done) => {
+      if (lifecycle.phase === 'closing') reply.header('connection', 'close');
+      done();
+    });
+  },
+  { name: 'lifecycle' },
+);

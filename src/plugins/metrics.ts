@@ -1,0 +1,119 @@
+// Prometheus metrics: request count and latency by method, route template and status code, plus the
+// default process and Node.js metrics. Served at /metrics on the API port, or on METRICS_PORT when set.
+// Each app owns its registry, so two instances in one process never share series.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo } from '../lib/build-info.js';
+import { routeOf } from './request-context.js';
+
+// From 5 ms (a cache hit) to 10 s (past any sane client timeout); dense around the 250 ms SLO.
+export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Address of the separate metrics listener, when METRICS_PORT is set and the app is listening. */
+  address(): AddressInfo | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics;
+  }
+}
+
+interface Children {
+  count: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
+export default fp(
+  async (app, opts: { metricsPort: number | undefined; host: string; commit: string }) => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    new Gauge({
+      name: 'app_info',
+      help: 'Build information; always 1.',
+      labelNames: ['version', 'commit', 'node'],
+      registers: [registry],
+    }).set({ version: buildInfo.version, commit: opts.commit, node: process.version }, 1);
+    const requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status_code'],
+      registers: [registry],
+    });
+    const duration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request received to response sent, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: HTTP_DURATION_BUCKETS,
+      registers: [registry],
+    });
+
+    // prom-client hashes the label set on every call; the label children are cached per combination
+    // instead (bounded: route templates x methods x status codes).
+    const children = new Map<string, Children>();
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = routeOf(request);
+      const key = `${request.method}\u0000${route}\u0000${reply.statusCode}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        const labels = { method: request.method, route, status_code: String(reply.statusCode) };
+        child = { count: requests.labels(labels), duration: duration.labels(labels) };
+        children.set(key, child);
+      }
+      child.count.inc();
+      child.duration.observe(reply.elapsedTime / 1000);
+      done();
+    });
+
+    // A bare node:http listener when METRICS_PORT is set: scrapes stay off the API port and its protections.
+    const server =
+      opts.metricsPort === undefined
+        ? undefined
+        : createServer((req, res) => {
+            if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+              res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+              return;
+            }
+            registry.metrics().then(
+              (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+              (error: unknown) => {
+                app.log.error({ err: error }, 'metrics collection failed');
+                res.writeHead(500).end();
+              },
+            );
+          });
+    app.decorate('metrics', {
+      registry,
+      address: () => (server?.address() as AddressInfo | null) ?? undefined,
+    });
+
+    if (server === undefined) {
+      app.get(
+        '/metrics',
+        { config: { operational: true }, schema: { hide: true } },
+        async (_request, reply) => {
+          reply.type(registry.contentType);
+          return registry.metrics();
+        },
+      );
+      return;
+    }
+
+    app.addHook('onListen', async () => {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(opts.metricsPort, opts.host, () => resolve());
+      });
+      app.log.info({ address: server.address() }, 'metrics listening');
+    });
+    app.addHook('onClose', async () => {
+      if (!server.listening) return;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+  },
+  { name: 'metrics', dependencies: ['request-context'] },
+);
