@@ -1,7 +1,7 @@
 // Prometheus metrics: request count and latency by method, route template and status code, plus the
 // default process and Node.js metrics. Served at /metrics on the API port, or on METRICS_PORT when set.
 // Each app owns its registry, so two instances in one process never share series.
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
