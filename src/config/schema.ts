@@ -69,8 +69,10 @@ interface Setting<S extends z.ZodType = z.ZodType> {
   /** Default as documented, when it is not a plain value (e.g. depends on ENVIRONMENT). */
   defaultDoc?: string;
   description: string;
-  /** Secret values are never logged and can come from files (NAME_FILE, SETTINGS_SECRETS_DIR). */
+  /** Secret values are never echoed in configuration errors. */
   secret?: boolean;
+  /** Validated at start-up but not consumed by this version yet. */
+  reserved?: boolean;
 }
 
 // `const` keeps each literal default in the type, so Config knows which settings are never undefined.
@@ -138,11 +140,13 @@ export const settings = {
     description:
       'Rate-limit counters store: `memory://` (per process) or a Redis URL (shared by every replica).',
     secret: true,
+    reserved: true,
   }),
   CIRCUIT_BREAKER_CACHE_URL: setting({
     schema: url(['redis:', 'rediss:']),
     description: 'Redis holding the shared fallback cache of outbound calls; unset keeps it in process.',
     secret: true,
+    reserved: true,
   }),
   SECRET_KEY: setting({
     schema: z.string().min(1),
@@ -151,6 +155,7 @@ export const settings = {
     description:
       'Key for signing tokens. staging and production require at least 32 bytes and refuse the default.',
     secret: true,
+    reserved: true,
   }),
   CORS_ALLOW_ORIGINS: setting({
     schema: list.pipe(z.array(z.union([z.literal('*'), url(['http:', 'https:'])]))),
@@ -188,6 +193,7 @@ export const settings = {
   OTLP_ENDPOINT: setting({
     schema: url(['http:', 'https:']),
     description: 'OpenTelemetry OTLP/HTTP endpoint for traces; unset disables tracing.',
+    reserved: true,
   }),
   FAULT_INJECTION_ENABLED: setting({
     schema: bool,

@@ -2,6 +2,7 @@
 // passes DATABASE_URL, and log lines captured so tests can assert on them.
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { createDatabase, type Database } from '../../src/adapters/postgres/database.js';
 import { buildApp, startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -18,7 +19,25 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ ENVIRONMENT: 'test', DATABASE_URL: 'pglite://memory', LOG_LEVEL: 'info', ...env }, { cwd: '/nonexistent' });
 }
 
-export async function buildTestApp(env: Record<string, string> = {}, options: { start?: boolean } = {}): Promise<TestApp> {
+// One in-memory PGlite per test file (vitest isolates modules per file): starting one costs about a second
+// and 100+ MB, so the apps of a file share it unless a test asks for its own DATABASE_URL.
+let shared: Promise<Database> | undefined;
+function sharedDatabase(): Promise<Database> {
+  shared ??= createDatabase({
+    url: 'pglite://memory',
+    dataDir: '.',
+    poolSize: 1,
+    statementTimeoutMs: 0,
+    applicationName: 'test',
+    logger: pino({ level: 'silent' }),
+  });
+  return shared;
+}
+
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  options: { start?: boolean; ownDatabase?: boolean } = {},
+): Promise<TestApp> {
   const config = testConfig(env);
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -28,7 +47,9 @@ export async function buildTestApp(env: Record<string, string> = {}, options: { 
     },
   });
   const logger = pino(loggerOptions(config, 'reliability-api', 'test'), sink);
-  const app = await buildApp(config, { logger });
+  const database =
+    options.ownDatabase === true || env.DATABASE_URL !== undefined ? undefined : await sharedDatabase();
+  const app = await buildApp(config, { logger, database });
   if (options.start !== false) {
     await app.ready();
     await startApp(app, config);
