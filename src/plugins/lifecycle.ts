@@ -43,11 +43,12 @@ export default fp(
   async (app) => {
     const lifecycle = new Lifecycle();
     app.decorate('lifecycle', lifecycle);
-    // Once closing, a request that still arrives on an open keep-alive connection is served (no request is
-    // dropped) but told to reconnect, so the client moves to another replica.
-    app.addHook('onRequest', (_request, reply, done) => {
+    // Once closing, answers (to requests in flight, or arriving on a still-open keep-alive connection) are
+    // served in full but carry Connection: close: the socket then ends with the response instead of idling
+    // until keep-alive expires, which would hold the server open past the shutdown timeout.
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (lifecycle.phase === 'closing') reply.header('connection', 'close');
-      done();
+      done(null, payload);
     });
   },
   { name: 'lifecycle' },
