@@ -31,7 +31,10 @@ export default async function setup(project: TestProject): Promise<void> {
 
   const [postgres, redis] = await Promise.all([reachable(TEST_POSTGRES_URL), reachable(TEST_REDIS_URL)]);
   const ci = process.env.CI === 'true';
-  const missing = [!postgres && `PostgreSQL at ${TEST_POSTGRES_URL}`, !redis && `Redis at ${TEST_REDIS_URL}`].filter(Boolean);
+  const missing = [
+    !postgres && `PostgreSQL at ${TEST_POSTGRES_URL}`,
+    !redis && `Redis at ${TEST_REDIS_URL}`,
+  ].filter(Boolean);
   if (missing.length > 0) {
     const message = `unreachable: ${missing.join(', ')}`;
     if (ci) throw new Error(`${message}; CI=true requires the real services`);

@@ -13,7 +13,9 @@ export function renderConfigDocs(): string {
           : 'unset';
     const notes = [
       'secret' in spec && spec.secret ? 'Secret: its value is never echoed in errors.' : '',
-      'reserved' in spec && spec.reserved ? 'Reserved: validated at start-up, not yet used by this version.' : '',
+      'reserved' in spec && spec.reserved
+        ? 'Reserved: validated at start-up, not yet used by this version.'
+        : '',
     ].join(' ');
     return `| \`${name}\` | ${escape(def)} | ${escape(`${spec.description} ${notes}`.trim())} |`;
   });

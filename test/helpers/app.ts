@@ -16,7 +16,10 @@ export interface TestApp {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ ENVIRONMENT: 'test', DATABASE_URL: 'pglite://memory', LOG_LEVEL: 'info', ...env }, { cwd: '/nonexistent' });
+  return loadConfig(
+    { ENVIRONMENT: 'test', DATABASE_URL: 'pglite://memory', LOG_LEVEL: 'info', ...env },
+    { cwd: '/nonexistent' },
+  );
 }
 
 // One in-memory PGlite per test file (vitest isolates modules per file): starting one costs about a second
@@ -42,7 +45,8 @@ export async function buildTestApp(
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });

@@ -16,7 +16,11 @@ export function cleanEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', SETTINGS_SECRETS_DIR: '/nonexistent', ...env };
 }
 
-export function run(args: string[], env: Record<string, string>, command: string[] = [process.execPath, CLI]): Running {
+export function run(
+  args: string[],
+  env: Record<string, string>,
+  command: string[] = [process.execPath, CLI],
+): Running {
   const [bin, ...pre] = command;
   const child = spawn(bin!, [...pre, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

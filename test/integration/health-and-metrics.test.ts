@@ -46,7 +46,10 @@ describe('startup and readiness', () => {
   it('when the database answers, then ready reports it up with its latency', async () => {
     const response = await t.app.inject({ url: '/health/ready' });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toMatchObject({ status: 'ready', checks: { database: { status: 'up', latency_ms: expect.any(Number) } } });
+    expect(response.json()).toMatchObject({
+      status: 'ready',
+      checks: { database: { status: 'up', latency_ms: expect.any(Number) } },
+    });
     expect(response.headers['cache-control']).toBe('no-store');
   });
 
@@ -74,7 +77,10 @@ describe('startup and readiness', () => {
       await sleep(1_100);
       const response = await own.app.inject({ url: '/health/ready' });
       expect(response.statusCode).toBe(503);
-      expect(response.json()).toMatchObject({ status: 'not_ready', checks: { database: { status: 'down' } } });
+      expect(response.json()).toMatchObject({
+        status: 'not_ready',
+        checks: { database: { status: 'down' } },
+      });
     } finally {
       await own.app.close();
     }
@@ -88,7 +94,10 @@ describe('startup and readiness', () => {
         for (let i = 0; i < 50 && withRedis.app.redis?.status !== 'ready'; i++) await sleep(20);
         const response = await withRedis.app.inject({ url: '/health/ready' });
         expect(response.statusCode).toBe(200);
-        expect(response.json()).toMatchObject({ status: 'ready', checks: { redis: { status: 'up' }, database: { status: 'up' } } });
+        expect(response.json()).toMatchObject({
+          status: 'ready',
+          checks: { redis: { status: 'up' }, database: { status: 'up' } },
+        });
       } finally {
         await withRedis.app.close();
       }
@@ -103,7 +112,10 @@ describe('startup and readiness', () => {
       const response = await noRedis.app.inject({ url: '/health/ready' });
       expect(performance.now() - started).toBeLessThan(2_000); // bounded by the check deadline, not a hang
       expect(response.statusCode).toBe(200);
-      expect(response.json()).toMatchObject({ status: 'degraded', checks: { redis: { status: 'degraded' }, database: { status: 'up' } } });
+      expect(response.json()).toMatchObject({
+        status: 'degraded',
+        checks: { redis: { status: 'degraded' }, database: { status: 'up' } },
+      });
       expect((await noRedis.app.inject({ url: '/v1/random' })).statusCode).toBe(200);
     } finally {
       await noRedis.app.close();
@@ -133,10 +145,16 @@ describe('metrics', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toContain('text/plain');
     const text = response.body;
-    expect(text).toMatch(/http_requests_total\{method="GET",route="\/v1\/random\/integers",status_code="200"\} [1-9]/);
-    expect(text).toMatch(/http_requests_total\{method="GET",route="\/v1\/random\/integers",status_code="400"\} [1-9]/);
+    expect(text).toMatch(
+      /http_requests_total\{method="GET",route="\/v1\/random\/integers",status_code="200"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /http_requests_total\{method="GET",route="\/v1\/random\/integers",status_code="400"\} [1-9]/,
+    );
     expect(text).toMatch(/http_requests_total\{method="GET",route="unmatched",status_code="404"\} [1-9]/);
-    expect(text).toMatch(/http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/v1\/random\/integers",status_code="200"\}/);
+    expect(text).toMatch(
+      /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/v1\/random\/integers",status_code="200"\}/,
+    );
     expect(text).not.toContain('count=3');
     expect(text).not.toContain('/no/such/path');
     expect(text).toContain('process_cpu_user_seconds_total');

@@ -7,7 +7,10 @@ const PROBLEM = 'application/problem+json; charset=utf-8';
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await buildTestApp({ CORS_ALLOW_ORIGINS: 'https://app.example', ENVIRONMENT: 'test' }, { start: false });
+  t = await buildTestApp(
+    { CORS_ALLOW_ORIGINS: 'https://app.example', ENVIRONMENT: 'test' },
+    { start: false },
+  );
   // A route that takes a JSON body and one that fails, to exercise the shared error handling.
   t.app.post('/test/echo', { schema: { body: { type: 'object' } } }, async (request) => request.body);
   t.app.get('/test/boom', async () => {
@@ -34,14 +37,20 @@ describe('request ids', () => {
   });
 
   it('when the incoming id is malformed, then a fresh UUID replaces it', async () => {
-    const response = await t.app.inject({ url: '/v1/random', headers: { 'x-request-id': 'bad id\twith "quotes"' } });
+    const response = await t.app.inject({
+      url: '/v1/random',
+      headers: { 'x-request-id': 'bad id\twith "quotes"' },
+    });
     expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const long = await t.app.inject({ url: '/v1/random', headers: { 'x-request-id': 'a'.repeat(129) } });
     expect(long.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('when no id is sent, then every answer still carries a distinct one', async () => {
-    const [a, b] = await Promise.all([t.app.inject({ url: '/health/live' }), t.app.inject({ url: '/health/live' })]);
+    const [a, b] = await Promise.all([
+      t.app.inject({ url: '/health/live' }),
+      t.app.inject({ url: '/health/live' }),
+    ]);
     expect(a.headers['x-request-id']).not.toBe(b.headers['x-request-id']);
   });
 });
@@ -107,9 +116,14 @@ describe('errors are problem+json', () => {
     expect(response.headers['content-type']).toBe(PROBLEM);
     expect(response.body).not.toContain('hunter2');
     expect(response.body).not.toContain('at ');
-    expect(response.json()).toMatchObject({ type: 'urn:reliability-api:problem:internal-error', status: 500 });
+    expect(response.json()).toMatchObject({
+      type: 'urn:reliability-api:problem:internal-error',
+      status: 500,
+    });
     expect(response.json().detail).toBeUndefined();
-    const logged = t.logs.find((l) => l.request_id === response.headers['x-request-id'] && l.level === 'error');
+    const logged = t.logs.find(
+      (l) => l.request_id === response.headers['x-request-id'] && l.level === 'error',
+    );
     expect(logged?.msg).toBe('request failed');
   });
 });
@@ -132,7 +146,10 @@ describe('security and CORS', () => {
   it('when CORS_ALLOW_ORIGINS is empty (the default), then no origin is allowed', async () => {
     const other = await buildTestApp({}, { start: false });
     try {
-      const response = await other.app.inject({ url: '/v1/random', headers: { origin: 'https://app.example' } });
+      const response = await other.app.inject({
+        url: '/v1/random',
+        headers: { origin: 'https://app.example' },
+      });
       expect(response.headers['access-control-allow-origin']).toBeUndefined();
     } finally {
       await other.app.close();
@@ -143,17 +160,28 @@ describe('security and CORS', () => {
 describe('logs', () => {
   it('redact credentials wherever they are logged', async () => {
     t.app.log.info(
-      { headers: { authorization: 'Bearer abc', cookie: 's=1', 'x-api-key': 'k' }, password: 'p', user: { token: 't' } },
+      {
+        headers: { authorization: 'Bearer abc', cookie: 's=1', 'x-api-key': 'k' },
+        password: 'p',
+        user: { token: 't' },
+      },
       'redaction probe',
     );
     const line = t.logs.find((l) => l.msg === 'redaction probe') as Record<string, Record<string, unknown>>;
-    expect(line.headers).toEqual({ authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-api-key': '[REDACTED]' });
+    expect(line.headers).toEqual({
+      authorization: '[REDACTED]',
+      cookie: '[REDACTED]',
+      'x-api-key': '[REDACTED]',
+    });
     expect(line.password).toBe('[REDACTED]');
     expect(line.user).toEqual({ token: '[REDACTED]' });
   });
 
   it('write exactly one access line per request', async () => {
-    const response = await t.app.inject({ url: '/v1/random/uuids', headers: { authorization: 'Bearer secret-token' } });
+    const response = await t.app.inject({
+      url: '/v1/random/uuids',
+      headers: { authorization: 'Bearer secret-token' },
+    });
     const lines = t.logs.filter((l) => l.request_id === response.headers['x-request-id']);
     expect(lines).toHaveLength(1);
     expect(JSON.stringify(lines)).not.toContain('secret-token');

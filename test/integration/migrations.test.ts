@@ -4,7 +4,13 @@ import { sql, type Kysely } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDatabase, type Database } from '../../src/adapters/postgres/database.js';
-import { MIGRATION_SCHEMA, migrateDown, migrateUp, migrationStatus, pendingMigrations } from '../../src/adapters/postgres/migrator.js';
+import {
+  MIGRATION_SCHEMA,
+  migrateDown,
+  migrateUp,
+  migrationStatus,
+  pendingMigrations,
+} from '../../src/adapters/postgres/migrator.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { migrations } from '../../migrations/index.js';
@@ -13,12 +19,21 @@ const silent = pino({ level: 'silent' });
 const allNames = Object.keys(migrations);
 
 async function open(url: string): Promise<Database> {
-  return createDatabase({ url, dataDir: '.', poolSize: 4, statementTimeoutMs: 5_000, applicationName: 'test', logger: silent });
+  return createDatabase({
+    url,
+    dataDir: '.',
+    poolSize: 4,
+    statementTimeoutMs: 5_000,
+    applicationName: 'test',
+    logger: silent,
+  });
 }
 
 async function publicTables(db: Kysely<unknown>): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`
-    select table_name as name from information_schema.tables where table_schema = 'public' order by 1`.execute(db);
+    select table_name as name from information_schema.tables where table_schema = 'public' order by 1`.execute(
+    db,
+  );
   return rows.map((r) => r.name);
 }
 
@@ -37,7 +52,9 @@ function roundTrip(label: string, connect: () => Promise<Database>) {
       expect(await migrateUp(database.db)).toEqual(allNames);
       expect(await publicTables(database.db)).toContain('users');
       expect(await migrateUp(database.db)).toEqual([]);
-      expect((await migrationStatus(database.db)).every((m) => m.applied && m.applied_at instanceof Date)).toBe(true);
+      expect(
+        (await migrationStatus(database.db)).every((m) => m.applied && m.applied_at instanceof Date),
+      ).toBe(true);
 
       expect(await migrateDown(database.db, 'all')).toEqual([...allNames].reverse());
       expect(await publicTables(database.db)).toEqual([]);
@@ -48,9 +65,15 @@ function roundTrip(label: string, connect: () => Promise<Database>) {
     });
 
     it('when the users table exists, then usernames are unique without regard to case', async () => {
-      await database.db.insertInto('users').values({ username: 'Alice', password_hash: 'x', role: 'user' }).execute();
+      await database.db
+        .insertInto('users')
+        .values({ username: 'Alice', password_hash: 'x', role: 'user' })
+        .execute();
       await expect(
-        database.db.insertInto('users').values({ username: 'alice', password_hash: 'y', role: 'user' }).execute(),
+        database.db
+          .insertInto('users')
+          .values({ username: 'alice', password_hash: 'y', role: 'user' })
+          .execute(),
       ).rejects.toThrow(/users_username_lower_key|duplicate/);
     });
 
@@ -85,7 +108,9 @@ describe.skipIf(!inject('postgresAvailable'))('on PostgreSQL', () => {
       await migrateDown(database.db, 'all');
       expect(await publicTables(database.db)).toEqual([]);
       const { rows } = await sql<{ n: number }>`
-        select count(*)::int as n from information_schema.tables where table_schema = ${MIGRATION_SCHEMA}`.execute(database.db);
+        select count(*)::int as n from information_schema.tables where table_schema = ${MIGRATION_SCHEMA}`.execute(
+        database.db,
+      );
       expect(rows[0]?.n).toBeGreaterThan(0);
     } finally {
       await database.close();

@@ -23,7 +23,11 @@ async function expectProblem(url: string, ...names: string[]) {
   const { response, body } = await get(url);
   expect(response.statusCode, url).toBe(400);
   expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-  expect(body).toMatchObject({ status: 400, type: 'urn:reliability-api:problem:validation-error', request_id: response.headers['x-request-id'] });
+  expect(body).toMatchObject({
+    status: 400,
+    type: 'urn:reliability-api:problem:validation-error',
+    request_id: response.headers['x-request-id'],
+  });
   const named = (body.errors as { name: string }[]).map((e) => e.name);
   for (const name of names) expect(named, `${url} names ${name}`).toContain(name);
   expect(response.headers['cache-control']).toBe('no-store');
@@ -73,7 +77,9 @@ describe('GET /v1/random/integers', () => {
 
   it('when unique covers the whole range, then data is a permutation of it', async () => {
     const { body } = await get('/v1/random/integers?min=1&max=50&count=50&unique=true');
-    expect([...body.data].sort((a: number, b: number) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect([...body.data].sort((a: number, b: number) => a - b)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
   });
 
   it('when unique asks for more values than the range holds, then 400 names count', async () => {
@@ -194,12 +200,14 @@ describe('GET /v1/random/uuids', () => {
   it('when version is 4 (default), then ids are RFC 9562 version 4', async () => {
     const { body } = await get('/v1/random/uuids?count=5');
     expect(body).toMatchObject({ count: 5, version: 4 });
-    for (const id of body.data) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const id of body.data)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   it('when version is 7, then ids are time-ordered version 7', async () => {
     const { body } = await get('/v1/random/uuids?count=50&version=7');
-    for (const id of body.data) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const id of body.data)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect([...body.data].sort()).toEqual(body.data);
   });
 

@@ -44,7 +44,12 @@ describe('exit codes', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as { port: number };
     try {
-      const { code, stderr } = await runToEnd(['serve'], { ENVIRONMENT: 'test', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: 'pglite://memory' });
+      const { code, stderr } = await runToEnd(['serve'], {
+        ENVIRONMENT: 'test',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATABASE_URL: 'pglite://memory',
+      });
       expect(code).toBe(1);
       expect(stderr).toContain('EADDRINUSE');
     } finally {
@@ -71,7 +76,13 @@ describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
     expect(status.stdout).toMatch(/^applied {2}0001_users/m);
 
     const port = await closedPort();
-    const server = run(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1', MIGRATE_ON_START: 'false', SHUTDOWN_DRAIN_SECONDS: '0' });
+    const server = run(['serve'], {
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MIGRATE_ON_START: 'false',
+      SHUTDOWN_DRAIN_SECONDS: '0',
+    });
     try {
       await waitFor(`http://127.0.0.1:${port}/health/ready`);
       const answer = await fetch(`http://127.0.0.1:${port}/v1/random?min=1&max=6`);
@@ -89,7 +100,9 @@ describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {
-      const { rows } = await client.query("select table_name from information_schema.tables where table_schema = 'public'");
+      const { rows } = await client.query(
+        "select table_name from information_schema.tables where table_schema = 'public'",
+      );
       expect(rows).toEqual([]);
     } finally {
       await client.end();
@@ -99,7 +112,10 @@ describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
 
   it('when the database is unreachable, then migrate exits 1 with a one-line reason', async () => {
     const port = await closedPort();
-    const { code, stderr } = await runToEnd(['migrate', 'up'], { ENVIRONMENT: 'test', DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none` });
+    const { code, stderr } = await runToEnd(['migrate', 'up'], {
+      ENVIRONMENT: 'test',
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/none`,
+    });
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/ECONNREFUSED/);
@@ -144,7 +160,14 @@ describe('graceful shutdown', () => {
     const { code } = await server.exited;
     expect(code).toBe(0);
     const messages = logLines(server.stdout()).map((l) => l.msg);
-    expect(messages).toEqual(expect.arrayContaining(['shutdown: draining', 'shutdown: closing listener, waiting for in-flight requests', 'shutdown: complete', 'database closed']));
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        'shutdown: draining',
+        'shutdown: closing listener, waiting for in-flight requests',
+        'shutdown: complete',
+        'database closed',
+      ]),
+    );
   });
 
   it('when a second signal arrives during shutdown, then the process exits 1 at once', async () => {
@@ -157,8 +180,13 @@ describe('graceful shutdown', () => {
   });
 
   it('when in-flight requests outlast SHUTDOWN_TIMEOUT_SECONDS, then the process exits 1', async () => {
-    const { server, base } = await startServer({ SHUTDOWN_DRAIN_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '1' });
-    const stuck = fetch(`${base}/v1/random`, { headers: { 'x-fault-delay-ms': '20000' } }).catch(() => undefined);
+    const { server, base } = await startServer({
+      SHUTDOWN_DRAIN_SECONDS: '0',
+      SHUTDOWN_TIMEOUT_SECONDS: '1',
+    });
+    const stuck = fetch(`${base}/v1/random`, { headers: { 'x-fault-delay-ms': '20000' } }).catch(
+      () => undefined,
+    );
     await sleep(200);
     server.child.kill('SIGTERM');
     const { code } = await server.exited;
@@ -172,12 +200,19 @@ describe('npm start', () => {
   it('when started with no database or Redis configured, then it serves the API on the embedded defaults', async () => {
     const port = await closedPort();
     const root = new URL('../..', import.meta.url).pathname;
-    const server = run([], { PORT: String(port), DATA_DIR: tmp() }, [process.execPath, path.join(root, 'scripts/start.mjs')]);
+    const server = run([], { PORT: String(port), DATA_DIR: tmp() }, [
+      process.execPath,
+      path.join(root, 'scripts/start.mjs'),
+    ]);
     try {
       await waitFor(`http://127.0.0.1:${port}/v1/random?min=1&max=6`);
-      const body = (await (await fetch(`http://127.0.0.1:${port}/v1/random?min=1&max=6`)).json()) as { value: number };
+      const body = (await (await fetch(`http://127.0.0.1:${port}/v1/random?min=1&max=6`)).json()) as {
+        value: number;
+      };
       expect(body.value >= 1 && body.value <= 6).toBe(true);
-      expect(logLines(server.stdout()).find((l) => l.msg === 'database opened')?.database).toMatch(/^pglite:/);
+      expect(logLines(server.stdout()).find((l) => l.msg === 'database opened')?.database).toMatch(
+        /^pglite:/,
+      );
     } finally {
       server.child.kill('SIGTERM');
       expect((await server.exited).code).toBe(0);

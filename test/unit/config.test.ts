@@ -67,9 +67,18 @@ describe('loadConfig', () => {
 
   it('when several settings are invalid, then one error names every one of them', () => {
     const issues = issuesOf(() =>
-      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', ENVIRONMENT: 'qa', DB_POOL_SIZE: '0', REDIS_URL: 'localhost' }, noDotenv),
+      loadConfig(
+        { PORT: 'eighty', LOG_LEVEL: 'loud', ENVIRONMENT: 'qa', DB_POOL_SIZE: '0', REDIS_URL: 'localhost' },
+        noDotenv,
+      ),
     );
-    expect(Object.keys(issues).sort()).toEqual(['DB_POOL_SIZE', 'ENVIRONMENT', 'LOG_LEVEL', 'PORT', 'REDIS_URL']);
+    expect(Object.keys(issues).sort()).toEqual([
+      'DB_POOL_SIZE',
+      'ENVIRONMENT',
+      'LOG_LEVEL',
+      'PORT',
+      'REDIS_URL',
+    ]);
     expect(issues.PORT).toMatch(/whole number/);
   });
 
@@ -92,7 +101,9 @@ describe('loadConfig', () => {
     });
 
     it('when the defaults are kept, then the secret key, embedded database and memory store are all refused', () => {
-      const issues = issuesOf(() => loadConfig({ ENVIRONMENT: 'staging', SETTINGS_SECRETS_DIR: '/nonexistent' }, noDotenv));
+      const issues = issuesOf(() =>
+        loadConfig({ ENVIRONMENT: 'staging', SETTINGS_SECRETS_DIR: '/nonexistent' }, noDotenv),
+      );
       expect(Object.keys(issues).sort()).toEqual(['DATABASE_URL', 'RATE_LIMIT_STORAGE_URI', 'SECRET_KEY']);
     });
 
@@ -117,7 +128,10 @@ describe('loadConfig', () => {
     it('when NAME_FILE is set, then the value is read from that file without its trailing newline', () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
       writeFileSync(path.join(dir, 'key'), `${strongSecret}\n`);
-      const config = loadConfig({ ...production, SECRET_KEY: undefined, SECRET_KEY_FILE: path.join(dir, 'key') }, noDotenv);
+      const config = loadConfig(
+        { ...production, SECRET_KEY: undefined, SECRET_KEY_FILE: path.join(dir, 'key') },
+        noDotenv,
+      );
       expect(config.SECRET_KEY).toBe(strongSecret);
     });
 
@@ -166,9 +180,24 @@ describe('docs/configuration.md', () => {
 
   it('documents every setting the issue contract names', () => {
     const contract = [
-      'PORT', 'HOST', 'ENVIRONMENT', 'LOG_LEVEL', 'DATABASE_URL', 'DB_POOL_SIZE', 'REDIS_URL', 'RATE_LIMIT_STORAGE_URI',
-      'CIRCUIT_BREAKER_CACHE_URL', 'SECRET_KEY', 'CORS_ALLOW_ORIGINS', 'TRUST_PROXY', 'BODY_LIMIT_BYTES',
-      'SHUTDOWN_DRAIN_SECONDS', 'SHUTDOWN_TIMEOUT_SECONDS', 'MIGRATE_ON_START', 'METRICS_PORT', 'OTLP_ENDPOINT',
+      'PORT',
+      'HOST',
+      'ENVIRONMENT',
+      'LOG_LEVEL',
+      'DATABASE_URL',
+      'DB_POOL_SIZE',
+      'REDIS_URL',
+      'RATE_LIMIT_STORAGE_URI',
+      'CIRCUIT_BREAKER_CACHE_URL',
+      'SECRET_KEY',
+      'CORS_ALLOW_ORIGINS',
+      'TRUST_PROXY',
+      'BODY_LIMIT_BYTES',
+      'SHUTDOWN_DRAIN_SECONDS',
+      'SHUTDOWN_TIMEOUT_SECONDS',
+      'MIGRATE_ON_START',
+      'METRICS_PORT',
+      'OTLP_ENDPOINT',
     ];
     for (const key of contract) expect(Object.keys(settings)).toContain(key);
   });

@@ -389,8 +389,9 @@ describe('gaussians', () => {
   it('when mean is 10 and stddev is 2, then the sample mean, stddev and spread match (N = 50,000)', () => {
     // Each check allows 6 standard errors: under a correct generator the estimate is (very nearly) normal,
     // so it falls outside with probability 2e-9 (two-sided), yet the bands are narrow enough to catch real
-    // mistakes: a mean off by 0.06, a stddev off by 2 % (e.g. variance for stddev, a missing sqrt(2)), or a
-    // non-normal shape with the right moments (a uniform has 57.7 % within one stddev, not 68.3 %).
+    // mistakes almost surely: a mean off by 0.1 (5 % of a stddev), a stddev off by 4 % (let alone variance
+    // for stddev, or a lost factor sqrt(2) in Box-Muller), or a non-normal shape with the right moments (a
+    // uniform has 57.7 % of its values within one stddev of the mean, a normal 68.3 %).
     const n = 50_000;
     const mean = 10;
     const stddev = 2;
@@ -401,9 +402,10 @@ describe('gaussians', () => {
     const sampleStddev = Math.sqrt(values.reduce((a, v) => a + (v - sampleMean) ** 2, 0) / (n - 1));
     const withinOne = values.filter((v) => Math.abs(v - mean) <= stddev).length / n;
     const pWithinOne = 0.6826894921370859; // P(|Z| <= 1) = erf(1 / sqrt(2))
-    expect(Math.abs(sampleMean - mean)).toBeLessThan(6 * (stddev / Math.sqrt(n))); // 0.054
-    expect(Math.abs(sampleStddev - stddev)).toBeLessThan(6 * (stddev / Math.sqrt(2 * (n - 1)))); // 0.038
-    expect(Math.abs(withinOne - pWithinOne)).toBeLessThan(6 * Math.sqrt((pWithinOne * (1 - pWithinOne)) / n)); // 0.0125
+    // Tolerances: 0.054, 0.038 and 0.0125.
+    expect(Math.abs(sampleMean - mean)).toBeLessThan(6 * (stddev / Math.sqrt(n)));
+    expect(Math.abs(sampleStddev - stddev)).toBeLessThan(6 * (stddev / Math.sqrt(2 * (n - 1))));
+    expect(Math.abs(withinOne - pWithinOne)).toBeLessThan(6 * Math.sqrt((pWithinOne * (1 - pWithinOne)) / n));
   });
 
   it.each([1, 3, 10, 14])(
@@ -484,8 +486,9 @@ describe('strings', () => {
 
   // hex (16 symbols) divides 256, so it checks the plain byte-to-symbol mapping; numeric (10) and
   // alphanumeric (62) do not, so they check the rejection of the top bytes: without it, `byte % 62` would
-  // favour 8 characters by 25 % (noncentrality 659 at N = 100,000) and `byte % 10` would favour 6 digits by
-  // 4 % (noncentrality 366 at N = 1,000,000), both far beyond the critical values of 88.0 and 44.8.
+  // favour 8 characters by 25 % (noncentrality 659 at N = 100,000) and `byte % 10` would favour 6 digits
+  // by 4 % (noncentrality 366 at N = 1,000,000), far beyond the critical values 128.5 (df 61) and 44.8
+  // (df 9).
   it.each([
     ['hex', 2_000],
     ['alphanumeric', 2_000],
