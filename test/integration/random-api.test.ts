@@ -55,6 +55,12 @@ describe('GET /v1/random', () => {
     }
   });
 
+  it('when the range holds exactly 2^48 values (the edge of crypto.randomInt), then it still answers', async () => {
+    const { response, body } = await get(`/v1/random?min=0&max=${2 ** 48 - 1}`);
+    expect(response.statusCode).toBe(200);
+    expect(body.value >= 0 && body.value < 2 ** 48).toBe(true);
+  });
+
   it('when min > max, then 400 names both', async () => {
     await expectProblem('/v1/random?min=10&max=1', 'min', 'max');
   });

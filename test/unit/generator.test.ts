@@ -160,12 +160,8 @@ describe('randomInteger', () => {
     expect(violations(values, integerIn(min, max))).toEqual([]);
   });
 
-  // KNOWN BUG (found by this test): crypto.randomInt(min, max) needs max - min <= 2^48 - 1, but
-  // randomInteger calls randomInt(0, max - min + 1) whenever max - min < 2^48, so a range of exactly 2^48
-  // values (max - min = 2^48 - 1) throws a RangeError instead of drawing. The guard in generator.ts should
-  // be `max - min + 1 < RANDOM_INT_SPAN_LIMIT` (or `<=` with the limit set to 2^48 - 1). `it.fails` keeps
-  // the suite green while recording the defect; once fixed, this test fails: turn it into a plain `it`.
-  it.fails.each([
+  // crypto.randomInt takes at most 2^48 - 1 outcomes: a range of exactly 2^48 values must take the wide path.
+  it.each([
     [0, 2 ** 48 - 1],
     [-(2 ** 47), 2 ** 47 - 1],
   ])('when the range holds exactly 2^48 values [%d, %d], then it draws within bounds', (min, max) => {

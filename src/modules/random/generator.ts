@@ -3,7 +3,7 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
-/** crypto.randomInt accepts ranges narrower than 2^48 only. */
+/** crypto.randomInt(min, max) needs max - min < 2^48, max exclusive: at most 2^48 - 1 outcomes. */
 const RANDOM_INT_SPAN_LIMIT = 2 ** 48;
 const TWO_64 = 1n << 64n;
 
@@ -13,7 +13,7 @@ const TWO_64 = 1n << 64n;
  * so every outcome keeps exactly the same probability.
  */
 export function randomInteger(min: number, max: number): number {
-  if (max - min < RANDOM_INT_SPAN_LIMIT) return min + randomInt(0, max - min + 1);
+  if (max - min + 1 < RANDOM_INT_SPAN_LIMIT) return min + randomInt(0, max - min + 1);
   const span = BigInt(max) - BigInt(min) + 1n;
   const limit = TWO_64 - (TWO_64 % span);
   for (;;) {
