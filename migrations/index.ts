@@ -2,7 +2,9 @@
 // A static list (not a directory scan) so the build and the image ship exactly what is listed here.
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_users.js';
+import * as m0002 from './0002_identity.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_users': m0001,
+  '0002_identity': m0002,
 };

@@ -10,12 +10,19 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { Database } from './adapters/postgres/database.js';
-import { migrateUp } from './adapters/postgres/migrator.js';
+import { migrateUp, pendingMigrations } from './adapters/postgres/migrator.js';
+import { seedDemoUser } from './modules/users/seed.js';
 import type { Config } from './config/schema.js';
 import { buildInfo } from './lib/build-info.js';
 import randomRoutes from './modules/random/routes.js';
 import { AccessLogController } from './observability/access-log.js';
 import { createLogger } from './observability/logger.js';
+import formbody from '@fastify/formbody';
+import { apiKeyRoutes } from './modules/api-keys/routes.js';
+import { auditRoutes } from './modules/audit/routes.js';
+import { authRoutes, jwksRoute } from './modules/auth/routes.js';
+import { userRoutes } from './modules/users/routes.js';
+import authentication from './plugins/authentication.js';
 import database from './plugins/database.js';
 import errorHandler from './plugins/error-handler.js';
 import faultInjection from './plugins/fault-injection.js';
@@ -33,6 +40,8 @@ export interface AppDeps {
   logger?: Logger;
   /** An already opened database; the caller keeps ownership. */
   database?: Database;
+  /** Clock for token issue and verification (tests); defaults to the system clock. */
+  now?: () => Date;
 }
 
 // Server timeouts, each chosen on purpose:
@@ -83,18 +92,33 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await app.register(database, { config, database: deps.database });
   await app.register(redis, { url: config.REDIS_URL });
+  await app.register(formbody); // OAuth2 password-grant clients log in form-encoded
+  await app.register(authentication, { config, now: deps.now });
   await app.register(openapi);
   if (config.FAULT_INJECTION_ENABLED) await app.register(faultInjection);
   await app.register(health, { commit: config.APP_COMMIT });
-  await app.register(randomRoutes, { prefix: '/v1' });
+  await app.register(jwksRoute);
+  await app.register(randomRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS });
+  await app.register(authRoutes, { prefix: '/v1' });
+  await app.register(userRoutes, { prefix: '/v1' });
+  await app.register(apiKeyRoutes, { prefix: '/v1' });
+  await app.register(auditRoutes, { prefix: '/v1' });
   return app;
 }
 
-/** Finishes initialization: pending migrations when MIGRATE_ON_START, then the startup probe passes. */
-export async function startApp(app: App, config: Pick<Config, 'MIGRATE_ON_START'>): Promise<void> {
+/**
+ * Finishes initialization: pending migrations when MIGRATE_ON_START, the revocation state, the demo user
+ * when asked for; then the startup probe passes.
+ */
+export async function startApp(app: App, config: Pick<Config, 'MIGRATE_ON_START' | 'SEED_DEMO_USER'>): Promise<void> {
   if (config.MIGRATE_ON_START) {
     const applied = await migrateUp(app.database.db);
     app.log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
+  } else {
+    const pending = await pendingMigrations(app.database.db);
+    if (pending.length > 0) throw new Error(`database schema is behind: pending migrations ${pending.join(', ')}; run "migrate up"`);
   }
+  await app.startIdentity();
+  if (config.SEED_DEMO_USER) await seedDemoUser(app);
   app.lifecycle.markStarted();
 }

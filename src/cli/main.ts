@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { buildInfo } from '../lib/build-info.js';
 import { createLogger } from '../observability/logger.js';
+import { BackupUsageError, parseBackupArgs, runBackupCommand, type BackupCommand } from './backup.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
 
@@ -14,6 +15,10 @@ commands:
   migrate up                         apply every pending migration
   migrate down [--steps N | --all]   revert the last N migrations (default 1), or all of them
   migrate status                     list migrations and whether each is applied
+  backup --out FILE                  pg_dump DATABASE_URL to FILE (custom format) and FILE.sha256
+  restore --in FILE [--target-url URL] [--force]
+                                     verify FILE.sha256, then pg_restore into an empty database
+                                     (default DATABASE_URL; --force replaces the objects in the backup)
   version                            print the version
 
 Settings come from the environment; see docs/configuration.md.`;
@@ -26,6 +31,21 @@ function fail(code: number, message: string): never {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // backup and restore take their own options (see backup.ts and docs/backups.md).
+  if (argv[0] === 'backup' || argv[0] === 'restore') {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    let args: BackupCommand;
+    try {
+      args = parseBackupArgs(argv[0], argv.slice(1));
+    } catch (error) {
+      throw error instanceof BackupUsageError ? new UsageError(error.message) : error;
+    }
+    await runBackupCommand(loadConfig(process.env), args, (line) => process.stdout.write(`${line}\n`));
+    return;
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -103,6 +103,9 @@ function productionIssues(config: Record<string, unknown>, invalid: Set<string>)
       message: `memory:// is refused in ${env}; replicas must share a Redis store`,
     });
   }
+  if (config.SEED_DEMO_USER === true) {
+    issues.push({ key: 'SEED_DEMO_USER', message: `a demo admin with a logged password is refused in ${env}` });
+  }
   return issues;
 }
 
@@ -129,10 +132,17 @@ export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config
     }
   }
 
-  if (out.MIGRATE_ON_START === undefined) {
-    out.MIGRATE_ON_START = out.ENVIRONMENT === 'development' || out.ENVIRONMENT === 'test';
-  }
+  const relaxed = out.ENVIRONMENT === 'development' || out.ENVIRONMENT === 'test';
+  if (out.MIGRATE_ON_START === undefined) out.MIGRATE_ON_START = relaxed;
+  if (out.ANONYMOUS_ACCESS === undefined) out.ANONYMOUS_ACCESS = relaxed;
   issues.push(...productionIssues(out, new Set(issues.map((i) => i.key.replace(/_FILE$/, '')))));
+  if (
+    typeof out.PASSWORD_MIN_LENGTH === 'number' &&
+    typeof out.PASSWORD_MAX_LENGTH === 'number' &&
+    out.PASSWORD_MIN_LENGTH > out.PASSWORD_MAX_LENGTH
+  ) {
+    issues.push({ key: 'PASSWORD_MIN_LENGTH', message: 'must not exceed PASSWORD_MAX_LENGTH' });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze(out) as Config;
 }

@@ -195,6 +195,80 @@ export const settings = {
     description: 'OpenTelemetry OTLP/HTTP endpoint for traces; unset disables tracing.',
     reserved: true,
   }),
+  ANONYMOUS_ACCESS: setting({
+    schema: bool,
+    defaultDoc: '`true` in development and test, `false` in staging and production',
+    description:
+      'Let the random endpoints answer calls without credentials. Otherwise they need a user token or an API key with `random:read`.',
+  }),
+  ALLOW_SIGNUP: setting({
+    schema: bool,
+    default: 'false',
+    description: 'Open `POST /v1/auth/register` to anyone; when false it answers 404.',
+  }),
+  ACCESS_TOKEN_EXPIRE_MINUTES: setting({
+    schema: int(1, 1440),
+    default: '15',
+    description: 'Lifetime of access tokens (JWT).',
+  }),
+  REFRESH_TOKEN_EXPIRE_DAYS: setting({
+    schema: int(1, 365),
+    default: '14',
+    description: 'Lifetime of a session: its refresh tokens stop working after this many days.',
+  }),
+  JWT_ISSUER: setting({
+    schema: z.string().trim().min(1),
+    default: 'reliability-api',
+    description: 'The `iss` claim written and required in access tokens.',
+  }),
+  JWT_AUDIENCE: setting({
+    schema: z.string().trim().min(1),
+    default: 'reliability-api',
+    description: 'The `aud` claim written and required in access tokens.',
+  }),
+  JWT_PRIVATE_KEY: setting({
+    schema: z.string().trim().includes('PRIVATE KEY', { message: 'must be a PEM (PKCS#8) Ed25519 private key' }),
+    description:
+      'Ed25519 private key (PEM, PKCS#8). When set, access tokens are signed with EdDSA and the public key is served at `/.well-known/jwks.json`; otherwise HS256 with `SECRET_KEY`.',
+    secret: true,
+  }),
+  JWT_KEY_ID: setting({
+    schema: z.string().trim().min(1).max(128),
+    defaultDoc: 'the key\'s JWK thumbprint',
+    description: 'The `kid` of the signing key.',
+  }),
+  JWT_PREVIOUS_PUBLIC_KEYS: setting({
+    schema: z.string().trim().min(1),
+    description:
+      'A JWKS document (`{"keys":[...]}`) of public keys still accepted during a key rotation, each with its `kid`.',
+  }),
+  PASSWORD_MIN_LENGTH: setting({
+    schema: int(8, 1024),
+    default: '12',
+    description: 'Shortest accepted password (characters).',
+  }),
+  PASSWORD_MAX_LENGTH: setting({
+    schema: int(8, 4096),
+    default: '1024',
+    description: 'Longest accepted password (characters); bounds the hashing cost an attacker can ask for.',
+  }),
+  LOGIN_MAX_FAILURES: setting({
+    schema: int(1, 1000),
+    default: '5',
+    description:
+      'Failed logins allowed per username and client IP within `LOGIN_FAILURE_WINDOW_SECONDS` (four times as many per client IP) before 429.',
+  }),
+  LOGIN_FAILURE_WINDOW_SECONDS: setting({
+    schema: int(1, 86_400),
+    default: '900',
+    description: 'Window over which failed logins are counted.',
+  }),
+  SEED_DEMO_USER: setting({
+    schema: bool,
+    default: 'false',
+    description:
+      'Development only: create a demo admin at start-up and log its credentials once. Refused in staging and production.',
+  }),
   FAULT_INJECTION_ENABLED: setting({
     schema: bool,
     default: 'false',
@@ -221,4 +295,4 @@ type HasDefault<K extends SettingName> = (typeof settings)[K] extends { default:
 /** The validated, frozen configuration handed to buildApp(). */
 export type Config = {
   readonly [K in SettingName]: K extends HasDefault<K> ? Parsed<K> : Parsed<K> | undefined;
-} & { readonly MIGRATE_ON_START: boolean };
+} & { readonly MIGRATE_ON_START: boolean; readonly ANONYMOUS_ACCESS: boolean };

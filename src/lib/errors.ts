@@ -19,6 +19,10 @@ export const PROBLEM_TYPES = {
   'payload-too-large': 'Payload Too Large',
   'unsupported-media-type': 'Unsupported Media Type',
   'bad-request': 'Bad Request',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  conflict: 'Conflict',
+  'too-many-requests': 'Too Many Requests',
   'service-unavailable': 'Service Unavailable',
   'fault-injected': 'Injected fault',
   'internal-error': 'Internal Server Error',
@@ -55,6 +59,51 @@ export class FaultInjectedError extends FaultInjectedBase {
   }
 }
 
+/**
+ * An error a handler raises on purpose: a status, a stable code, a problem type, a message safe to show,
+ * and the headers the answer needs (WWW-Authenticate, Retry-After). No stack: it is not a fault.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    readonly slug: ProblemSlug,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    // A stack trace costs time on every 401/403/404 and shows nothing useful for an error raised on purpose.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+    this.name = 'AppError';
+  }
+}
+
+const REALM = 'realm="reliability-api"';
+
+/** 401: no credentials where they are needed (RFC 6750 §3: no error code), or bad ones (invalid_token). */
+export const unauthorized = (detail: string, invalidToken = true): AppError =>
+  new AppError(401, 'APP_UNAUTHORIZED', 'unauthorized', detail, {
+    'www-authenticate': invalidToken
+      ? `Bearer ${REALM}, error="invalid_token", error_description="${detail.replaceAll('"', "'")}"`
+      : `Bearer ${REALM}`,
+  });
+
+export const forbidden = (detail: string, scope?: string): AppError =>
+  new AppError(403, 'APP_FORBIDDEN', 'forbidden', detail, {
+    'www-authenticate': `Bearer ${REALM}, error="insufficient_scope"${scope ? `, scope="${scope}"` : ''}`,
+  });
+
+export const notFound = (detail: string): AppError => new AppError(404, 'APP_NOT_FOUND', 'not-found', detail);
+
+export const conflict = (detail: string): AppError => new AppError(409, 'APP_CONFLICT', 'conflict', detail);
+
+export const tooManyRequests = (detail: string, retryAfterSeconds: number): AppError =>
+  new AppError(429, 'APP_TOO_MANY_REQUESTS', 'too-many-requests', detail, {
+    'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  });
+
 /** Maps a status code and an error code to the problem slug shown to clients. */
 export function slugFor(statusCode: number, code: string | undefined): ProblemSlug {
   if (code === 'APP_VALIDATION_ERROR' || code === 'FST_ERR_VALIDATION') return 'validation-error';
@@ -68,6 +117,14 @@ export function slugFor(statusCode: number, code: string | undefined): ProblemSl
       return 'payload-too-large';
     case 415:
       return 'unsupported-media-type';
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 409:
+      return 'conflict';
+    case 429:
+      return 'too-many-requests';
     case 503:
       return 'service-unavailable';
     default:

@@ -4,6 +4,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  AppError,
   InvalidParametersError,
   PROBLEM_TYPES,
   problemType,
@@ -123,6 +124,10 @@ export default fp(
         const errors = fieldProblems(error.validation, error.validationContext);
         const detail = errors.map((e) => `${e.name}: ${e.reason}`).join('; ');
         return sendProblem(reply, problem(request, 400, 'validation-error', detail, errors));
+      }
+      if (error instanceof AppError) {
+        reply.headers(error.headers);
+        return sendProblem(reply, problem(request, error.statusCode, error.slug, error.message));
       }
       if (error instanceof InvalidParametersError) {
         return sendProblem(

@@ -6,7 +6,11 @@ import { withProblems } from '../../plugins/error-handler.js';
 import * as S from './schemas.js';
 import * as random from './service.js';
 
-const routes: FastifyPluginAsyncTypebox = async (app) => {
+const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, opts) => {
+  // Every random route needs `random:read`, unless anonymous access is on (ANONYMOUS_ACCESS).
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, auth: { scope: 'random:read', anonymous: opts.anonymous } };
+  });
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('cache-control', 'no-store');
     done();

@@ -1,0 +1,133 @@
+// /v1/auth/*: login (JSON or OAuth2 form), refresh, logout, me, password, register; and the JWKS document.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { notFound } from '../../lib/errors.js';
+import { withProblems } from '../../plugins/error-handler.js';
+import { requestContext } from '../../plugins/authentication.js';
+import * as users from '../users/repository.js';
+import { toPublic } from '../users/service.js';
+import * as S from './schemas.js';
+
+const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { auth } = app.identity;
+  const tags = ['auth'];
+
+  app.post(
+    '/auth/login',
+    {
+      schema: {
+        tags,
+        summary: 'Exchange a username and password for an access and a refresh token',
+        description: 'JSON, or form-encoded as OAuth2 password-grant clients send it.',
+        body: S.LoginBody,
+        response: withProblems({ 200: S.TokenPair }),
+      },
+    },
+    async (request, reply) => {
+      reply.headers(noStore);
+      return auth.login(request.body.username, request.body.password, requestContext(request));
+    },
+  );
+
+  app.post(
+    '/auth/refresh',
+    {
+      schema: {
+        tags,
+        summary: 'Rotate a refresh token: a new pair; the old refresh token stops working',
+        body: S.RefreshBody,
+        response: withProblems({ 200: S.TokenPair }),
+      },
+    },
+    async (request, reply) => {
+      reply.headers(noStore);
+      return auth.refresh(request.body.refresh_token, requestContext(request));
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      config: { auth: { session: true } },
+      schema: {
+        tags,
+        summary: 'End the session: its access and refresh tokens stop working on every replica',
+        body: Type.Optional(S.LogoutBody),
+        response: withProblems({ 204: Type.Null() }),
+      },
+    },
+    async (request, reply) => {
+      await auth.logout(requestContext(request), request.body?.refresh_token);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/auth/me',
+    {
+      config: { auth: {} },
+      schema: { tags, summary: 'The caller', response: withProblems({ 200: S.Me }) },
+    },
+    async (request) => {
+      const user = await users.findById(app.database.db, request.principal!.userId);
+      if (user === undefined) throw notFound('user not found');
+      const { id, username, role, created_at } = toPublic(user);
+      return { id, username, role, created_at };
+    },
+  );
+
+  app.put(
+    '/auth/password',
+    {
+      config: { auth: { session: true } },
+      schema: {
+        tags,
+        summary: "Change the caller's password; their other sessions are revoked",
+        body: S.PasswordBody,
+        response: withProblems({ 204: Type.Null() }),
+      },
+    },
+    async (request, reply) => {
+      await auth.changePassword(requestContext(request), request.body.current_password, request.body.new_password);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/register',
+    {
+      schema: {
+        tags,
+        summary: 'Sign up (only when ALLOW_SIGNUP=true; 404 otherwise)',
+        body: S.RegisterBody,
+        response: withProblems({ 201: S.PublicUser }),
+      },
+    },
+    async (request, reply) => {
+      const user = await auth.register(requestContext(request), request.body.username, request.body.password);
+      return reply.code(201).send(toPublic(user));
+    },
+  );
+};
+
+export const jwksRoute: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: { operational: true },
+      schema: {
+        tags: ['auth'],
+        summary: 'Public keys that verify access tokens (when tokens are signed with EdDSA)',
+        response: withProblems({ 200: S.Jwks }),
+      },
+    },
+    async (_request, reply) => {
+      const jwks = app.identity.tokens.jwks();
+      if (jwks === undefined) throw notFound('tokens are signed with a shared secret (HS256); there are no public keys');
+      reply.header('cache-control', 'public, max-age=300');
+      return jwks;
+    },
+  );
+};

@@ -1,0 +1,58 @@
+// /v1/users: administration of accounts (admins), and reading one's own.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { withProblems } from '../../plugins/error-handler.js';
+import { requestContext } from '../../plugins/authentication.js';
+import * as S from '../auth/schemas.js';
+import { toPublic } from './service.js';
+
+export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { users, auth } = app.identity;
+  const tags = ['users'];
+  const admin = { auth: { scope: 'admin' as const } };
+
+  app.post(
+    '/users',
+    {
+      config: admin,
+      schema: { tags, summary: 'Create a user (admin)', body: S.CreateUserBody, response: withProblems({ 201: S.PublicUser }) },
+    },
+    async (request, reply) => {
+      const { username, password, role } = request.body;
+      const user = await auth.createUser(requestContext(request), username, password, role ?? 'user');
+      return reply.code(201).send(toPublic(user));
+    },
+  );
+
+  app.get(
+    '/users',
+    {
+      config: admin,
+      schema: { tags, summary: 'List users (admin), oldest first', querystring: S.PageQuery, response: withProblems({ 200: S.UserPage }) },
+    },
+    async (request) => users.list(request.query.limit, request.query.cursor),
+  );
+
+  app.get(
+    '/users/:id',
+    {
+      config: { auth: {} },
+      schema: { tags, summary: 'A user (admin, or the user themself)', params: S.IdParams, response: withProblems({ 200: S.PublicUser }) },
+    },
+    async (request) => users.get(requestContext(request), request.params.id),
+  );
+
+  app.patch(
+    '/users/:id',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Change role or disable (admin); takes effect on every replica at once',
+        params: S.IdParams,
+        body: S.UserPatch,
+        response: withProblems({ 200: S.PublicUser }),
+      },
+    },
+    async (request) => users.update(requestContext(request), request.params.id, request.body),
+  );
+};
