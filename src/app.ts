@@ -110,13 +110,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
  * Finishes initialization: pending migrations when MIGRATE_ON_START, the revocation state, the demo user
  * when asked for; then the startup probe passes.
  */
-export async function startApp(app: App, config: Pick<Config, 'MIGRATE_ON_START' | 'SEED_DEMO_USER'>): Promise<void> {
+export async function startApp(
+  app: App,
+  config: Pick<Config, 'MIGRATE_ON_START' | 'SEED_DEMO_USER'>,
+): Promise<void> {
   if (config.MIGRATE_ON_START) {
     const applied = await migrateUp(app.database.db);
     app.log.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date');
   } else {
     const pending = await pendingMigrations(app.database.db);
-    if (pending.length > 0) throw new Error(`database schema is behind: pending migrations ${pending.join(', ')}; run "migrate up"`);
+    if (pending.length > 0)
+      throw new Error(
+        `database schema is behind: pending migrations ${pending.join(', ')}; run "migrate up"`,
+      );
   }
   await app.startIdentity();
   if (config.SEED_DEMO_USER) await seedDemoUser(app);

@@ -116,7 +116,8 @@ function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], target: ToolTar
       const output = redact(stderr, secrets);
       if (code === 0) resolve(output);
       else if (signal !== null) reject(new Error(`${tool} was stopped by ${signal} (${target.label})`));
-      else reject(new Error(`${tool} failed with exit code ${code} (${target.label}): ${reasonFrom(output)}`));
+      else
+        reject(new Error(`${tool} failed with exit code ${code} (${target.label}): ${reasonFrom(output)}`));
     });
   });
 }
@@ -273,6 +274,11 @@ export async function runBackupCommand(
   if (args.command === 'backup') {
     await backup(requirePostgres(config.DATABASE_URL, 'backup'), args.out, print);
   } else {
-    await restore(requirePostgres(args.targetUrl ?? config.DATABASE_URL, 'restore'), args.in, args.force, print);
+    await restore(
+      requirePostgres(args.targetUrl ?? config.DATABASE_URL, 'restore'),
+      args.in,
+      args.force,
+      print,
+    );
   }
 }

@@ -104,7 +104,10 @@ function productionIssues(config: Record<string, unknown>, invalid: Set<string>)
     });
   }
   if (config.SEED_DEMO_USER === true) {
-    issues.push({ key: 'SEED_DEMO_USER', message: `a demo admin with a logged password is refused in ${env}` });
+    issues.push({
+      key: 'SEED_DEMO_USER',
+      message: `a demo admin with a logged password is refused in ${env}`,
+    });
   }
   return issues;
 }

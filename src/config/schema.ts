@@ -134,6 +134,12 @@ export const settings = {
     description: 'Redis for shared state. Optional: when it is down the service degrades instead of failing.',
     secret: true,
   }),
+  REDIS_KEY_PREFIX: setting({
+    schema: z.string().trim().min(1).max(64),
+    default: 'reliability-api:',
+    description:
+      'Prefix of every Redis key and pub/sub channel this service uses, so environments or services can share one Redis.',
+  }),
   RATE_LIMIT_STORAGE_URI: setting({
     schema: url(['memory:', 'redis:', 'rediss:']),
     default: 'memory://',
@@ -227,14 +233,17 @@ export const settings = {
     description: 'The `aud` claim written and required in access tokens.',
   }),
   JWT_PRIVATE_KEY: setting({
-    schema: z.string().trim().includes('PRIVATE KEY', { message: 'must be a PEM (PKCS#8) Ed25519 private key' }),
+    schema: z
+      .string()
+      .trim()
+      .includes('PRIVATE KEY', { message: 'must be a PEM (PKCS#8) Ed25519 private key' }),
     description:
       'Ed25519 private key (PEM, PKCS#8). When set, access tokens are signed with EdDSA and the public key is served at `/.well-known/jwks.json`; otherwise HS256 with `SECRET_KEY`.',
     secret: true,
   }),
   JWT_KEY_ID: setting({
     schema: z.string().trim().min(1).max(128),
-    defaultDoc: 'the key\'s JWK thumbprint',
+    defaultDoc: "the key's JWK thumbprint",
     description: 'The `kid` of the signing key.',
   }),
   JWT_PREVIOUS_PUBLIC_KEYS: setting({

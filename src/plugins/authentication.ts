@@ -8,7 +8,12 @@ import type { Config } from '../config/schema.js';
 import { forbidden, unauthorized } from '../lib/errors.js';
 import { ApiKeyService } from '../modules/api-keys/service.js';
 import { LoginLimiter } from '../modules/auth/login-limiter.js';
-import { ROLE_SCOPES, type AuthRule, type Principal, type RequestContext } from '../modules/auth/principal.js';
+import {
+  ROLE_SCOPES,
+  type AuthRule,
+  type Principal,
+  type RequestContext,
+} from '../modules/auth/principal.js';
 import * as sessions from '../modules/auth/repository.js';
 import { RevocationRegistry } from '../modules/auth/revocations.js';
 import { AuthService } from '../modules/auth/service.js';
@@ -48,6 +53,7 @@ export type IdentityConfig = Pick<
   | 'LOGIN_MAX_FAILURES'
   | 'LOGIN_FAILURE_WINDOW_SECONDS'
   | 'ALLOW_SIGNUP'
+  | 'REDIS_KEY_PREFIX'
 >;
 
 // Hourly is plenty: pruning only reclaims space; nothing depends on dead rows being gone sooner.
@@ -92,9 +98,16 @@ export default fp(
       previousPublicKeys: config.JWT_PREVIOUS_PUBLIC_KEYS,
       now: opts.now,
     });
-    const revocations = new RevocationRegistry({ db, redis: app.redis, log: app.log, accessTtlSeconds });
+    const revocations = new RevocationRegistry({
+      db,
+      redis: app.redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      log: app.log,
+      accessTtlSeconds,
+    });
     const limiter = new LoginLimiter({
       redis: app.redis,
+      keyPrefix: config.REDIS_KEY_PREFIX,
       maxFailures: config.LOGIN_MAX_FAILURES,
       windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
     });
@@ -123,7 +136,13 @@ export default fp(
       }
       if (revocations.isSessionRevoked(claims.sid)) throw unauthorized('session revoked');
       if (revocations.isUserDisabled(claims.sub)) throw unauthorized('user disabled');
-      return { kind: 'user', userId: claims.sub, role: claims.role, sessionId: claims.sid, scopes: new Set(ROLE_SCOPES[claims.role]) };
+      return {
+        kind: 'user',
+        userId: claims.sub,
+        role: claims.role,
+        sessionId: claims.sid,
+        scopes: new Set(ROLE_SCOPES[claims.role]),
+      };
     }
 
     app.addHook('onRequest', async (request) => {
@@ -136,7 +155,8 @@ export default fp(
       }
       const principal = await authenticate(credential);
       request.principal = principal;
-      if (rule.session === true && principal.kind !== 'user') throw forbidden('this needs a user session, not an API key');
+      if (rule.session === true && principal.kind !== 'user')
+        throw forbidden('this needs a user session, not an API key');
       if (rule.scope !== undefined && !principal.scopes.has(rule.scope)) {
         throw forbidden(`this needs the "${rule.scope}" scope`, rule.scope);
       }
@@ -155,7 +175,9 @@ export default fp(
     async function prune(): Promise<void> {
       try {
         await db.transaction().execute(async (trx) => {
-          const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${PRUNE_LOCK_ID}) as locked`.execute(trx);
+          const { rows } = await sql<{
+            locked: boolean;
+          }>`select pg_try_advisory_xact_lock(${PRUNE_LOCK_ID}) as locked`.execute(trx);
           if (rows[0]?.locked !== true) return; // another replica is pruning
           const removed = await sessions.prune(trx, accessTtlSeconds);
           app.log.info(removed, 'pruned expired sessions and refresh tokens');

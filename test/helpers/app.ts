@@ -1,5 +1,6 @@
 // Boots the real app for a test: real config loading, the embedded database in memory unless a test
 // passes DATABASE_URL, and log lines captured so tests can assert on them.
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createDatabase, type Database } from '../../src/adapters/postgres/database.js';
@@ -15,9 +16,18 @@ export interface TestApp {
   logs: Record<string, unknown>[];
 }
 
+// Redis keys of one test file never meet another's (or an earlier run's) in the shared Redis.
+const FILE_REDIS_PREFIX = `test-${randomBytes(6).toString('hex')}:`;
+
 export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig(
-    { ENVIRONMENT: 'test', DATABASE_URL: 'pglite://memory', LOG_LEVEL: 'info', ...env },
+    {
+      ENVIRONMENT: 'test',
+      DATABASE_URL: 'pglite://memory',
+      LOG_LEVEL: 'info',
+      REDIS_KEY_PREFIX: FILE_REDIS_PREFIX,
+      ...env,
+    },
     { cwd: '/nonexistent' },
   );
 }

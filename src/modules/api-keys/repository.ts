@@ -21,11 +21,27 @@ export interface ApiKeyWithOwner extends ApiKey {
   owner_disabled: boolean;
 }
 
-const columns = ['id', 'user_id', 'name', 'prefix', 'scopes', 'created_at', 'expires_at', 'revoked_at'] as const;
+const columns = [
+  'id',
+  'user_id',
+  'name',
+  'prefix',
+  'scopes',
+  'created_at',
+  'expires_at',
+  'revoked_at',
+] as const;
 
 export async function create(
   db: Db,
-  key: { user_id: string; name: string; prefix: string; key_hash: string; scopes: string[]; expires_at: Date | null },
+  key: {
+    user_id: string;
+    name: string;
+    prefix: string;
+    key_hash: string;
+    scopes: string[];
+    expires_at: Date | null;
+  },
 ): Promise<ApiKey> {
   return db
     .insertInto('api_keys')
@@ -35,11 +51,20 @@ export async function create(
 }
 
 export async function listForUser(db: Db, userId: string): Promise<ApiKey[]> {
-  return db.selectFrom('api_keys').select([...columns]).where('user_id', '=', userId).orderBy('created_at').execute();
+  return db
+    .selectFrom('api_keys')
+    .select([...columns])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .execute();
 }
 
 export async function findById(db: Db, id: string): Promise<ApiKey | undefined> {
-  return db.selectFrom('api_keys').select([...columns]).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('api_keys')
+    .select([...columns])
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 export async function findByHash(db: Db, keyHash: string): Promise<ApiKeyWithOwner | undefined> {
@@ -64,7 +89,10 @@ export async function findByHash(db: Db, keyHash: string): Promise<ApiKeyWithOwn
 
 /** Revokes keys; returns the ids that were live. */
 export async function revoke(db: Db, where: { id?: string; userId?: string }): Promise<string[]> {
-  let query = db.updateTable('api_keys').set({ revoked_at: sql<Date>`now()` }).where('revoked_at', 'is', null);
+  let query = db
+    .updateTable('api_keys')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('revoked_at', 'is', null);
   if (where.id !== undefined) query = query.where('id', '=', where.id);
   if (where.userId !== undefined) query = query.where('user_id', '=', where.userId);
   const rows = await query.returning('id').execute();

@@ -27,7 +27,12 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api-keys',
     {
       config: session,
-      schema: { tags, summary: 'Create an API key (shown once)', body: S.CreateKeyBody, response: withProblems({ 201: S.CreatedKey }) },
+      schema: {
+        tags,
+        summary: 'Create an API key (shown once)',
+        body: S.CreateKeyBody,
+        response: withProblems({ 201: S.CreatedKey }),
+      },
     },
     async (request, reply) => {
       const created = await apiKeys.create(requestContext(request), request.body);
@@ -40,7 +45,11 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api-keys',
     {
       config: session,
-      schema: { tags, summary: "The caller's API keys (never the secret)", response: withProblems({ 200: S.ApiKeyList }) },
+      schema: {
+        tags,
+        summary: "The caller's API keys (never the secret)",
+        response: withProblems({ 200: S.ApiKeyList }),
+      },
     },
     async (request) => ({ data: (await apiKeys.list(request.principal!)).map(toPublic) }),
   );
@@ -49,7 +58,12 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api-keys/:id',
     {
       config: session,
-      schema: { tags, summary: 'Revoke an API key, at once on every replica', params: S.IdParams, response: withProblems({ 204: Type.Null() }) },
+      schema: {
+        tags,
+        summary: 'Revoke an API key, at once on every replica',
+        params: S.IdParams,
+        response: withProblems({ 204: Type.Null() }),
+      },
     },
     async (request, reply) => {
       await apiKeys.revoke(requestContext(request), request.params.id);

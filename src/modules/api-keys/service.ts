@@ -23,7 +23,10 @@ export interface CreatedKey extends keys.ApiKey {
 }
 
 export class ApiKeyService {
-  readonly #cache = new LRUCache<string, keys.ApiKeyWithOwner>({ max: KEY_CACHE_SIZE, ttl: KEY_CACHE_TTL_MS });
+  readonly #cache = new LRUCache<string, keys.ApiKeyWithOwner>({
+    max: KEY_CACHE_SIZE,
+    ttl: KEY_CACHE_TTL_MS,
+  });
 
   constructor(
     private readonly db: Kysely<DatabaseSchema>,
@@ -51,7 +54,9 @@ export class ApiKeyService {
     const wanted = [...new Set(input.scopes)];
     const unknown = wanted.filter((s) => !(SCOPES as readonly string[]).includes(s));
     if (unknown.length > 0) {
-      throw new InvalidParametersError([{ name: 'scopes', in: 'body', reason: `unknown scope(s): ${unknown.join(', ')}` }]);
+      throw new InvalidParametersError([
+        { name: 'scopes', in: 'body', reason: `unknown scope(s): ${unknown.join(', ')}` },
+      ]);
     }
     const beyond = wanted.filter((s) => !allowed.includes(s as Scope));
     if (beyond.length > 0) throw forbidden(`your role cannot grant: ${beyond.join(', ')}`, beyond[0]);
@@ -69,7 +74,10 @@ export class ApiKeyService {
       scopes: wanted,
       expires_at: expiresAt,
     });
-    await audit.record(this.db, 'api_key_created', ctx, principal.userId, { api_key_id: created.id, scopes: wanted });
+    await audit.record(this.db, 'api_key_created', ctx, principal.userId, {
+      api_key_id: created.id,
+      scopes: wanted,
+    });
     return { ...created, key };
   }
 
@@ -86,7 +94,8 @@ export class ApiKeyService {
     }
     const revoked = await keys.revoke(this.db, { id });
     await this.revocations.announce({ kind: 'api_key', ids: [id] });
-    if (revoked.length > 0) await audit.record(this.db, 'api_key_revoked', ctx, key.user_id, { api_key_id: id });
+    if (revoked.length > 0)
+      await audit.record(this.db, 'api_key_revoked', ctx, key.user_id, { api_key_id: id });
   }
 
   /** The principal behind a presented key, or a 401. */
@@ -99,8 +108,10 @@ export class ApiKeyService {
       this.#cache.set(hash, key);
     }
     if (key.revoked_at !== null) throw unauthorized('API key revoked');
-    if (key.expires_at !== null && key.expires_at.getTime() <= Date.now()) throw unauthorized('API key expired');
-    if (key.owner_disabled || this.revocations.isUserDisabled(key.user_id)) throw unauthorized('API key owner disabled');
+    if (key.expires_at !== null && key.expires_at.getTime() <= Date.now())
+      throw unauthorized('API key expired');
+    if (key.owner_disabled || this.revocations.isUserDisabled(key.user_id))
+      throw unauthorized('API key owner disabled');
     const ownerScopes = ROLE_SCOPES[key.owner_role];
     return {
       kind: 'api_key',

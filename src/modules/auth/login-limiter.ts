@@ -2,10 +2,16 @@
 // is configured and locally otherwise (rate-limiter-flexible). When Redis fails, its in-memory insurance
 // limiter counts instead: a Redis outage never opens the door to unlimited guessing, nor blocks logins.
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  type RateLimiterAbstract,
+  type RateLimiterRes,
+} from 'rate-limiter-flexible';
 
 export interface LoginLimiterOptions {
   redis: Redis | undefined;
+  keyPrefix: string;
   maxFailures: number;
   windowSeconds: number;
 }
@@ -13,10 +19,22 @@ export interface LoginLimiterOptions {
 // One client IP guesses across many usernames: allow a few honest typos on several accounts behind one NAT.
 const PER_IP_FACTOR = 4;
 
-function limiter(redis: Redis | undefined, keyPrefix: string, points: number, duration: number): RateLimiterAbstract {
+function limiter(
+  redis: Redis | undefined,
+  keyPrefix: string,
+  points: number,
+  duration: number,
+): RateLimiterAbstract {
   const memory = new RateLimiterMemory({ keyPrefix, points, duration });
   if (redis === undefined) return memory;
-  return new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration, rejectIfRedisNotReady: true, insuranceLimiter: memory });
+  return new RateLimiterRedis({
+    storeClient: redis,
+    keyPrefix,
+    points,
+    duration,
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: memory,
+  });
 }
 
 export class LoginLimiter {
@@ -25,10 +43,10 @@ export class LoginLimiter {
   readonly #points: [number, number];
 
   constructor(options: LoginLimiterOptions) {
-    const { redis, maxFailures, windowSeconds } = options;
+    const { redis, keyPrefix, maxFailures, windowSeconds } = options;
     this.#points = [maxFailures, maxFailures * PER_IP_FACTOR];
-    this.#byUserAndIp = limiter(redis, 'login-fail-user-ip', maxFailures, windowSeconds);
-    this.#byIp = limiter(redis, 'login-fail-ip', maxFailures * PER_IP_FACTOR, windowSeconds);
+    this.#byUserAndIp = limiter(redis, `${keyPrefix}login-fail-user-ip`, maxFailures, windowSeconds);
+    this.#byIp = limiter(redis, `${keyPrefix}login-fail-ip`, maxFailures * PER_IP_FACTOR, windowSeconds);
   }
 
   static #key(username: string, ip: string): string {

@@ -13,7 +13,12 @@ export async function createSession(db: Db, userId: string, expiresAt: Date): Pr
   return row.id;
 }
 
-export async function insertRefreshToken(db: Db, sessionId: string, tokenHash: string, expiresAt: Date): Promise<void> {
+export async function insertRefreshToken(
+  db: Db,
+  sessionId: string,
+  tokenHash: string,
+  expiresAt: Date,
+): Promise<void> {
   await db
     .insertInto('refresh_tokens')
     .values({ session_id: sessionId, token_hash: tokenHash, expires_at: expiresAt, rotated_at: null })
@@ -33,7 +38,14 @@ export async function findRefreshToken(db: Db, tokenHash: string): Promise<Refre
   return db
     .selectFrom('refresh_tokens as t')
     .innerJoin('sessions as s', 's.id', 't.session_id')
-    .select(['t.id', 't.session_id', 's.user_id', 't.expires_at', 't.rotated_at', 's.revoked_at as session_revoked_at'])
+    .select([
+      't.id',
+      't.session_id',
+      's.user_id',
+      't.expires_at',
+      't.rotated_at',
+      's.revoked_at as session_revoked_at',
+    ])
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst();
 }
@@ -70,7 +82,11 @@ export async function revokeSessions(
 }
 
 export async function sessionOwner(db: Db, sessionId: string): Promise<string | undefined> {
-  const row = await db.selectFrom('sessions').select('user_id').where('id', '=', sessionId).executeTakeFirst();
+  const row = await db
+    .selectFrom('sessions')
+    .select('user_id')
+    .where('id', '=', sessionId)
+    .executeTakeFirst();
   return row?.user_id;
 }
 
@@ -79,7 +95,10 @@ export async function sessionOwner(db: Db, sessionId: string): Promise<string | 
  * longer ago than an access token lives (nothing can still present them).
  */
 export async function prune(db: Db, accessTtlSeconds: number): Promise<{ tokens: number; sessions: number }> {
-  const tokens = await db.deleteFrom('refresh_tokens').where('expires_at', '<', sql<Date>`now()`).executeTakeFirst();
+  const tokens = await db
+    .deleteFrom('refresh_tokens')
+    .where('expires_at', '<', sql<Date>`now()`)
+    .executeTakeFirst();
   const cutoff = sql<Date>`now() - make_interval(secs => ${accessTtlSeconds * 2})`;
   const sessions = await db
     .deleteFrom('sessions')

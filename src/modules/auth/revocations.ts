@@ -8,7 +8,6 @@ import { sql, type Kysely } from 'kysely';
 import type { DatabaseSchema } from '../../adapters/postgres/schema.js';
 import type { Log } from '../../observability/logger.js';
 
-export const REVOCATION_CHANNEL = 'reliability-api:revocations';
 const CATCH_UP_INTERVAL_MS = 500;
 // A revocation's transaction may commit a little after its now(): re-reading this far back is harmless
 // (applying a revocation twice changes nothing) and closes that gap.
@@ -24,6 +23,8 @@ export interface RevocationOptions {
   db: Kysely<DatabaseSchema>;
   /** Publisher connection (the app's Redis); undefined when Redis is not configured. */
   redis: Redis | undefined;
+  /** REDIS_KEY_PREFIX: the channel is `<prefix>revocations`. */
+  keyPrefix: string;
   log: Log;
   /** How long a revoked session must be remembered: as long as an access token can live. */
   accessTtlSeconds: number;
@@ -45,6 +46,10 @@ export class RevocationRegistry {
 
   constructor(private readonly options: RevocationOptions) {}
 
+  private get channel(): string {
+    return `${this.options.keyPrefix}revocations`;
+  }
+
   isSessionRevoked(sessionId: string): boolean {
     return this.#sessions.has(sessionId);
   }
@@ -64,7 +69,7 @@ export class RevocationRegistry {
     this.apply(message);
     if (this.options.redis?.status !== 'ready') return; // the catch-up read carries it instead
     try {
-      await this.options.redis.publish(REVOCATION_CHANNEL, JSON.stringify(message));
+      await this.options.redis.publish(this.channel, JSON.stringify(message));
     } catch (error) {
       this.options.log.warn({ err: error }, 'revocation publish failed; replicas catch up from the database');
     }
@@ -98,7 +103,7 @@ export class RevocationRegistry {
       subscriber.on('error', () => {
         // reported by the main client; the catch-up loop covers the gap
       });
-      subscriber.subscribe(REVOCATION_CHANNEL).catch(() => undefined);
+      subscriber.subscribe(this.channel).catch(() => undefined);
     }
     this.#timer = setInterval(() => void this.catchUp(), CATCH_UP_INTERVAL_MS);
     this.#timer.unref();

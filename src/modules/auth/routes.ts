@@ -90,7 +90,11 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await auth.changePassword(requestContext(request), request.body.current_password, request.body.new_password);
+      await auth.changePassword(
+        requestContext(request),
+        request.body.current_password,
+        request.body.new_password,
+      );
       return reply.code(204).send(null);
     },
   );
@@ -125,7 +129,8 @@ export const jwksRoute: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (_request, reply) => {
       const jwks = app.identity.tokens.jwks();
-      if (jwks === undefined) throw notFound('tokens are signed with a shared secret (HS256); there are no public keys');
+      if (jwks === undefined)
+        throw notFound('tokens are signed with a shared secret (HS256); there are no public keys');
       reply.header('cache-control', 'public, max-age=300');
       return jwks;
     },

@@ -31,23 +31,39 @@ export const TokenPair = Type.Object({
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
   refresh_token: Type.String(),
-  refresh_expires_in: Type.Integer({ description: 'Seconds until the session (and its refresh token) expires.' }),
+  refresh_expires_in: Type.Integer({
+    description: 'Seconds until the session (and its refresh token) expires.',
+  }),
 });
 
-export const RefreshBody = Type.Object({ refresh_token: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false });
+export const RefreshBody = Type.Object(
+  { refresh_token: Type.String({ minLength: 1, maxLength: 512 }) },
+  { additionalProperties: false },
+);
 export const LogoutBody = Type.Union([
-  Type.Object({ refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) }, { additionalProperties: false }),
+  Type.Object(
+    { refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) },
+    { additionalProperties: false },
+  ),
   Type.Null(),
 ]);
 
-export const Me = Type.Object({ id: Uuid, username: Type.String(), role: Role, created_at: Type.String({ format: 'date-time' }) });
+export const Me = Type.Object({
+  id: Uuid,
+  username: Type.String(),
+  role: Role,
+  created_at: Type.String({ format: 'date-time' }),
+});
 
 export const PasswordBody = Type.Object(
   { current_password: Password, new_password: Password },
   { additionalProperties: false },
 );
 
-export const RegisterBody = Type.Object({ username: Username, password: Password }, { additionalProperties: false });
+export const RegisterBody = Type.Object(
+  { username: Username, password: Password },
+  { additionalProperties: false },
+);
 
 export const PublicUser = Type.Object({
   id: Uuid,
@@ -75,7 +91,10 @@ export const PageQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const UserPage = Type.Object({ data: Type.Array(PublicUser), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+export const UserPage = Type.Object({
+  data: Type.Array(PublicUser),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
 
 export const IdParams = Type.Object({ id: Uuid });
 
@@ -93,13 +112,18 @@ export const CreateKeyBody = Type.Object(
 export const ApiKey = Type.Object({
   id: Uuid,
   name: Type.String(),
-  prefix: Type.String({ description: 'The start of the key, to recognise it; the key itself is never shown again.' }),
+  prefix: Type.String({
+    description: 'The start of the key, to recognise it; the key itself is never shown again.',
+  }),
   scopes: Type.Array(Type.String()),
   created_at: Type.String({ format: 'date-time' }),
   expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   revoked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
-export const CreatedKey = Type.Composite([ApiKey, Type.Object({ key: Type.String({ description: 'Shown once.' }) })]);
+export const CreatedKey = Type.Composite([
+  ApiKey,
+  Type.Object({ key: Type.String({ description: 'Shown once.' }) }),
+]);
 export const ApiKeyList = Type.Object({ data: Type.Array(ApiKey) });
 
 export const AuditEvent = Type.Object({
@@ -116,10 +140,15 @@ export const AuditEvent = Type.Object({
 export const AuditQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$', description: 'The next_cursor of the previous page.' })),
+    cursor: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,19}$', description: 'The next_cursor of the previous page.' }),
+    ),
   },
   { additionalProperties: false },
 );
-export const AuditPage = Type.Object({ data: Type.Array(AuditEvent), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+export const AuditPage = Type.Object({
+  data: Type.Array(AuditEvent),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
 
 export const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) });

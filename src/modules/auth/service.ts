@@ -1,11 +1,23 @@
 // Sign-in and sessions: login, refresh with rotation and reuse detection, logout, password change, signup.
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema, Role } from '../../adapters/postgres/schema.js';
-import { InvalidParametersError, conflict, notFound, tooManyRequests, unauthorized } from '../../lib/errors.js';
+import {
+  InvalidParametersError,
+  conflict,
+  notFound,
+  tooManyRequests,
+  unauthorized,
+} from '../../lib/errors.js';
 import * as audit from '../audit/repository.js';
 import * as users from '../users/repository.js';
 import type { LoginLimiter } from './login-limiter.js';
-import { hashPassword, needsRehash, passwordProblems, verifyPassword, type PasswordPolicy } from './passwords.js';
+import {
+  hashPassword,
+  needsRehash,
+  passwordProblems,
+  verifyPassword,
+  type PasswordPolicy,
+} from './passwords.js';
 import type { RequestContext } from './principal.js';
 import * as sessions from './repository.js';
 import type { RevocationRegistry } from './revocations.js';
@@ -78,7 +90,10 @@ export class AuthService {
     if (user === undefined || !valid || user.disabled) {
       await limiter.recordFailure(username, ip);
       const reason = user === undefined ? 'unknown_user' : valid ? 'disabled' : 'wrong_password';
-      await audit.record(db, 'login_failed', ctx, user?.id ?? null, { username: username.slice(0, 64), reason });
+      await audit.record(db, 'login_failed', ctx, user?.id ?? null, {
+        username: username.slice(0, 64),
+        reason,
+      });
       throw unauthorized(BAD_CREDENTIALS, false);
     }
     await limiter.recordSuccess(username, ip);
@@ -111,7 +126,9 @@ export class AuthService {
       // A rotated token came back: either a thief or the victim holds a copy. Kill the whole family.
       const revoked = await sessions.revokeSessions(db, { sessionId: state.session_id }, 'refresh_reuse');
       await revocations.announce({ kind: 'session', ids: [state.session_id, ...revoked] });
-      await audit.record(db, 'refresh_reuse_detected', { ...ctx, actorId: null }, user.id, { session_id: state.session_id });
+      await audit.record(db, 'refresh_reuse_detected', { ...ctx, actorId: null }, user.id, {
+        session_id: state.session_id,
+      });
       throw unauthorized('refresh token reuse detected; the session is revoked');
     }
     return rotated;
@@ -135,7 +152,9 @@ export class AuthService {
     const principal = ctx.principal!;
     const user = await users.findById(db, principal.userId);
     if (user === undefined || !(await verifyPassword(user.password_hash, current))) {
-      throw new InvalidParametersError([{ name: 'current_password', in: 'body', reason: 'is not the current password' }]);
+      throw new InvalidParametersError([
+        { name: 'current_password', in: 'body', reason: 'is not the current password' },
+      ]);
     }
     this.requireAcceptable(next, user.username, 'new_password');
     await users.update(db, user.id, { password_hash: await hashPassword(next) });
@@ -157,7 +176,11 @@ export class AuthService {
 
   async createUser(ctx: RequestContext, username: string, password: string, role: Role): Promise<users.User> {
     this.requireAcceptable(password, username, 'password');
-    const user = await users.create(this.o.db, { username, password_hash: await hashPassword(password), role });
+    const user = await users.create(this.o.db, {
+      username,
+      password_hash: await hashPassword(password),
+      role,
+    });
     if (user === undefined) throw conflict(`username "${username}" is taken`);
     await audit.record(this.o.db, 'user_created', ctx, user.id, { role });
     return user;

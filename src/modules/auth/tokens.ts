@@ -2,7 +2,14 @@
 // a kid and previous public keys still accepted during a rotation; HS256 with SECRET_KEY otherwise.
 // Verification pins the algorithm, issuer and audience, and is cached: a verified token is kept, keyed by
 // itself, until it expires, so the hot path of an authenticated request is a map lookup.
-import { createHash, createPrivateKey, createPublicKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  randomUUID,
+  type KeyObject,
+} from 'node:crypto';
 import {
   SignJWT,
   calculateJwkThumbprint,
@@ -95,7 +102,10 @@ export class TokenService {
       ? (JSON.parse(options.previousPublicKeys) as JSONWebKeySet).keys.filter((k) => k.kid !== kid)
       : [];
     const jwks: JSONWebKeySet = {
-      keys: [{ ...publicJwk, kid, alg: 'EdDSA', use: 'sig' }, ...previous.map((k) => ({ ...k, alg: 'EdDSA', use: 'sig' }))],
+      keys: [
+        { ...publicJwk, kid, alg: 'EdDSA', use: 'sig' },
+        ...previous.map((k) => ({ ...k, alg: 'EdDSA', use: 'sig' })),
+      ],
     };
     return new TokenService(options, {
       algorithm: 'EdDSA',
@@ -114,9 +124,14 @@ export class TokenService {
     return Math.floor((this.options.now?.() ?? new Date()).getTime() / 1000);
   }
 
-  async signAccess(subject: { userId: string; role: Role; sessionId: string }): Promise<{ token: string; expiresIn: number }> {
+  async signAccess(subject: {
+    userId: string;
+    role: Role;
+    sessionId: string;
+  }): Promise<{ token: string; expiresIn: number }> {
     const iat = this.nowSeconds();
-    const header = this.#sign.kid === undefined ? { alg: this.algorithm } : { alg: this.algorithm, kid: this.#sign.kid };
+    const header =
+      this.#sign.kid === undefined ? { alg: this.algorithm } : { alg: this.algorithm, kid: this.#sign.kid };
     const token = await new SignJWT({ role: subject.role, sid: subject.sessionId })
       .setProtectedHeader({ ...header, typ: 'JWT' })
       .setIssuer(this.options.issuer)

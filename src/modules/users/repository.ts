@@ -27,7 +27,10 @@ export async function findById(db: Db, id: string): Promise<User | undefined> {
 }
 
 /** Inserts a user; undefined when the username is taken (case-insensitively). */
-export async function create(db: Db, user: { username: string; password_hash: string; role: Role }): Promise<User | undefined> {
+export async function create(
+  db: Db,
+  user: { username: string; password_hash: string; role: Role },
+): Promise<User | undefined> {
   // ON CONFLICT instead of catching the unique violation: the transaction stays usable and no error is logged.
   return db
     .insertInto('users')
@@ -55,12 +58,29 @@ export interface PageCursor {
   id: string;
 }
 
-/** Keyset pagination on (created_at, id): stable under inserts, no OFFSET scans. */
-export async function list(db: Db, limit: number, after?: PageCursor): Promise<User[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').limit(limit);
+/**
+ * Keyset pagination on (created_at, id): stable under inserts, no OFFSET scans. Each row carries its exact
+ * created_at as text (a JavaScript Date would drop the microseconds and repeat rows across pages).
+ */
+export async function list(
+  db: Db,
+  limit: number,
+  after?: PageCursor,
+): Promise<(User & { cursor_created_at: string })[]> {
+  let query = db
+    .selectFrom('users')
+    .selectAll()
+    .select(sql<string>`created_at::text`.as('cursor_created_at'))
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit);
   if (after) {
     query = query.where((eb) =>
-      eb(eb.refTuple('created_at', 'id'), '>', eb.tuple(sql<Date>`${after.created_at}::timestamptz`, after.id)),
+      eb(
+        eb.refTuple('created_at', 'id'),
+        '>',
+        eb.tuple(sql<Date>`${after.created_at}::timestamptz`, after.id),
+      ),
     );
   }
   return query.execute();

@@ -14,7 +14,12 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users',
     {
       config: admin,
-      schema: { tags, summary: 'Create a user (admin)', body: S.CreateUserBody, response: withProblems({ 201: S.PublicUser }) },
+      schema: {
+        tags,
+        summary: 'Create a user (admin)',
+        body: S.CreateUserBody,
+        response: withProblems({ 201: S.PublicUser }),
+      },
     },
     async (request, reply) => {
       const { username, password, role } = request.body;
@@ -27,7 +32,12 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users',
     {
       config: admin,
-      schema: { tags, summary: 'List users (admin), oldest first', querystring: S.PageQuery, response: withProblems({ 200: S.UserPage }) },
+      schema: {
+        tags,
+        summary: 'List users (admin), oldest first',
+        querystring: S.PageQuery,
+        response: withProblems({ 200: S.UserPage }),
+      },
     },
     async (request) => users.list(request.query.limit, request.query.cursor),
   );
@@ -36,7 +46,12 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:id',
     {
       config: { auth: {} },
-      schema: { tags, summary: 'A user (admin, or the user themself)', params: S.IdParams, response: withProblems({ 200: S.PublicUser }) },
+      schema: {
+        tags,
+        summary: 'A user (admin, or the user themself)',
+        params: S.IdParams,
+        response: withProblems({ 200: S.PublicUser }),
+      },
     },
     async (request) => users.get(requestContext(request), request.params.id),
   );

@@ -8,11 +8,21 @@ export const DEMO_USERNAME = 'demo-admin';
 
 export async function seedDemoUser(app: FastifyInstance): Promise<void> {
   if ((await users.findByUsername(app.database.db, DEMO_USERNAME)) !== undefined) {
-    app.log.info({ username: DEMO_USERNAME }, 'demo admin already exists; its password was logged when it was created');
+    app.log.info(
+      { username: DEMO_USERNAME },
+      'demo admin already exists; its password was logged when it was created',
+    );
     return;
   }
   const password = randomBytes(18).toString('base64url');
-  await users.create(app.database.db, { username: DEMO_USERNAME, password_hash: await hashPassword(password), role: 'admin' });
+  await users.create(app.database.db, {
+    username: DEMO_USERNAME,
+    password_hash: await hashPassword(password),
+    role: 'admin',
+  });
   // Deliberately logged (development only; refused elsewhere by the config): the only way to learn it.
-  app.log.warn({ demo_username: DEMO_USERNAME, demo_password: password }, 'demo admin created; this password is shown once');
+  app.log.warn(
+    { demo_username: DEMO_USERNAME, demo_password: password },
+    'demo admin created; this password is shown once',
+  );
 }

@@ -26,8 +26,8 @@ export const toPublic = (u: users.User): PublicUser => ({
   created_at: new Date(u.created_at).toISOString(),
 });
 
-const encodeCursor = (u: users.User) =>
-  Buffer.from(JSON.stringify({ created_at: new Date(u.created_at).toISOString(), id: u.id })).toString('base64url');
+const encodeCursor = (u: { cursor_created_at: string; id: string }) =>
+  Buffer.from(JSON.stringify({ created_at: u.cursor_created_at, id: u.id })).toString('base64url');
 
 function decodeCursor(cursor: string): users.PageCursor {
   try {
@@ -42,7 +42,9 @@ function decodeCursor(cursor: string): users.PageCursor {
   } catch {
     // fall through
   }
-  throw new InvalidParametersError([{ name: 'cursor', in: 'query', reason: 'is not a cursor this API returned' }]);
+  throw new InvalidParametersError([
+    { name: 'cursor', in: 'query', reason: 'is not a cursor this API returned' },
+  ]);
 }
 
 export class UserService {
@@ -51,8 +53,15 @@ export class UserService {
     private readonly revocations: RevocationRegistry,
   ) {}
 
-  async list(limit: number, cursor: string | undefined): Promise<{ data: PublicUser[]; next_cursor: string | null }> {
-    const rows = await users.list(this.db, limit + 1, cursor === undefined ? undefined : decodeCursor(cursor));
+  async list(
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<{ data: PublicUser[]; next_cursor: string | null }> {
+    const rows = await users.list(
+      this.db,
+      limit + 1,
+      cursor === undefined ? undefined : decodeCursor(cursor),
+    );
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return { data: page.map(toPublic), next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
@@ -60,13 +69,18 @@ export class UserService {
 
   async get(ctx: RequestContext, id: string): Promise<PublicUser> {
     const principal = ctx.principal!;
-    if (principal.role !== 'admin' && principal.userId !== id) throw forbidden('admins only, or yourself', 'admin');
+    if (principal.role !== 'admin' && principal.userId !== id)
+      throw forbidden('admins only, or yourself', 'admin');
     const user = await users.findById(this.db, id);
     if (user === undefined) throw notFound(`no user ${id}`);
     return toPublic(user);
   }
 
-  async update(ctx: RequestContext, id: string, changes: { role?: Role; disabled?: boolean }): Promise<PublicUser> {
+  async update(
+    ctx: RequestContext,
+    id: string,
+    changes: { role?: Role; disabled?: boolean },
+  ): Promise<PublicUser> {
     const principal = ctx.principal!;
     if (id === principal.userId && (changes.disabled === true || changes.role === 'user')) {
       throw conflict('an admin cannot disable or demote their own account');
