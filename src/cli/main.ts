@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { buildInfo } from '../lib/build-info.js';
 import { createLogger } from '../observability/logger.js';
 import { BackupUsageError, parseBackupArgs, runBackupCommand, type BackupCommand } from './backup.js';
+import { createUserCommand } from './create-user.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
 
@@ -19,6 +20,8 @@ commands:
   restore --in FILE [--target-url URL] [--force]
                                      verify FILE.sha256, then pg_restore into an empty database
                                      (default DATABASE_URL; --force replaces the objects in the backup)
+  create-user --username NAME --role admin|user
+                                     create a user; the password is read from stdin or a prompt
   version                            print the version
 
 Settings come from the environment; see docs/configuration.md.`;
@@ -44,6 +47,21 @@ async function main(argv: string[]): Promise<void> {
       throw error instanceof BackupUsageError ? new UsageError(error.message) : error;
     }
     await runBackupCommand(loadConfig(process.env), args, (line) => process.stdout.write(`${line}\n`));
+    return;
+  }
+  if (argv[0] === 'create-user') {
+    const { values } = parseArgs({
+      args: argv.slice(1),
+      options: { username: { type: 'string' }, role: { type: 'string', default: 'user' } },
+    });
+    if (values.username === undefined) throw new UsageError('create-user needs --username NAME');
+    if (values.role !== 'admin' && values.role !== 'user')
+      throw new UsageError('--role must be admin or user');
+    const config = loadConfig(process.env);
+    const log = createLogger(config, `${buildInfo.name}-cli`, buildInfo.version);
+    await createUserCommand(config, { username: values.username, role: values.role }, log, (line) =>
+      process.stdout.write(`${line}\n`),
+    );
     return;
   }
   const { positionals, values } = parseArgs({

@@ -167,7 +167,7 @@ export class TokenService {
         this.#verifyKey instanceof Uint8Array
           ? await jwtVerify(token, this.#verifyKey, options)
           : await jwtVerify(token, this.#verifyKey, options);
-      payload = verified.payload as Record<string, unknown>;
+      payload = verified.payload;
     } catch (error) {
       throw new InvalidTokenError(error instanceof Error ? error.message : 'invalid token');
     }
