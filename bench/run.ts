@@ -68,8 +68,12 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function stopAll(): Promise<void> {
+const tempDirs: string[] = [];
+
+/** Stops every child, then removes the temporary directories they used; safe to call more than once. */
+async function cleanup(): Promise<void> {
   await Promise.all([...children].map(stop));
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 // Last resort when the process exits without the async cleanup having run (e.g. process.exit elsewhere).
@@ -389,7 +393,7 @@ async function main(): Promise<number> {
   const budgetMs = 2 * READY_TIMEOUT_MS + runs * ((warmup + duration) * 1_000 + 2 * RUN_SLACK_MS) + 30_000;
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: exceeded its ${Math.round(budgetMs / 1000)} s budget, stopping\n`);
-    void stopAll().finally(() => process.exit(1));
+    void cleanup().finally(() => process.exit(1));
   }, budgetMs);
   watchdog.unref();
 
@@ -398,6 +402,7 @@ async function main(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true });
   const logFile = path.join(resultsDir, `${stamp}-service.log`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-pglite-'));
+  tempDirs.push(dataDir);
 
   console.log(
     `bench: ${generator}${pinning ? ', servers on core 0, load on core 1' : ', no CPU pinning'}; ` +
@@ -499,9 +504,8 @@ async function main(): Promise<number> {
       console.log(`warning: ${flagged} run(s) had non-2xx responses or errors (FLAGGED above)`);
     return 0;
   } finally {
-    await stopAll();
+    await cleanup();
     clearTimeout(watchdog);
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -510,18 +514,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) process.exit(1);
     interrupted = true;
     process.stderr.write(`\nbench: ${signal}, stopping servers\n`);
-    void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   });
 }
 
+// After a signal the handler above owns the exit (and its code); main() only unwinds.
 main().then(
-  (code) => process.exit(code),
+  (code) => {
+    if (!interrupted) process.exit(code);
+  },
   async (error: unknown) => {
+    if (interrupted) return;
     process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
     if (!(error instanceof BenchError) && error instanceof Error && error.stack) {
       process.stderr.write(`${error.stack}\n`);
     }
-    await stopAll();
+    await cleanup();
     process.exit(1);
   },
 );
