@@ -104,6 +104,8 @@ export default fp(
       keyPrefix: config.REDIS_KEY_PREFIX,
       log: app.log,
       accessTtlSeconds,
+      // An embedded PGlite belongs to one process: there is no other replica to catch up with.
+      catchUp: app.database.kind === 'postgres',
     });
     const limiter = new LoginLimiter({
       redis: app.redis,
@@ -145,21 +147,37 @@ export default fp(
       };
     }
 
-    app.addHook('onRequest', async (request) => {
-      const rule = request.routeOptions.config.auth;
-      if (rule === undefined) return;
-      const credential = credentialOf(request);
-      if (credential === undefined) {
-        if (rule.anonymous === true) return;
-        throw unauthorized('credentials required', false);
-      }
-      const principal = await authenticate(credential);
+    function authorize(request: FastifyRequest, rule: AuthRule, principal: Principal): void {
       request.principal = principal;
       if (rule.session === true && principal.kind !== 'user')
         throw forbidden('this needs a user session, not an API key');
       if (rule.scope !== undefined && !principal.scopes.has(rule.scope)) {
         throw forbidden(`this needs the "${rule.scope}" scope`, rule.scope);
       }
+    }
+
+    // Callback style on purpose: an anonymous call to an open route (the common case of the random API)
+    // returns synchronously, without the promise an async hook costs on every request.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const rule = request.routeOptions.config.auth;
+      if (rule === undefined) return done();
+      let credential: string | undefined;
+      try {
+        credential = credentialOf(request);
+      } catch (error) {
+        return done(error as Error);
+      }
+      if (credential === undefined) {
+        return rule.anonymous === true ? done() : done(unauthorized('credentials required', false));
+      }
+      authenticate(credential).then((principal) => {
+        try {
+          authorize(request, rule, principal);
+          done();
+        } catch (error) {
+          done(error as Error);
+        }
+      }, done);
     });
 
     let pruner: NodeJS.Timeout | undefined;

@@ -28,6 +28,8 @@ export interface RevocationOptions {
   log: Log;
   /** How long a revoked session must be remembered: as long as an access token can live. */
   accessTtlSeconds: number;
+  /** Poll the database for revocations made elsewhere (false when no other process can make any). */
+  catchUp?: boolean;
 }
 
 interface Row {
@@ -105,8 +107,10 @@ export class RevocationRegistry {
       });
       subscriber.subscribe(this.channel).catch(() => undefined);
     }
-    this.#timer = setInterval(() => void this.catchUp(), CATCH_UP_INTERVAL_MS);
-    this.#timer.unref();
+    if (this.options.catchUp !== false) {
+      this.#timer = setInterval(() => void this.catchUp(), CATCH_UP_INTERVAL_MS);
+      this.#timer.unref();
+    }
   }
 
   private onMessage(payload: string): void {
