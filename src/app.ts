@@ -23,6 +23,8 @@ import { auditRoutes } from './modules/audit/routes.js';
 import { authRoutes, jwksRoute } from './modules/auth/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 import authentication from './plugins/authentication.js';
+import loadShedding from './plugins/load-shedding.js';
+import rateLimit from './plugins/rate-limit.js';
 import database from './plugins/database.js';
 import errorHandler from './plugins/error-handler.js';
 import faultInjection from './plugins/fault-injection.js';
@@ -93,7 +95,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(database, { config, database: deps.database });
   await app.register(redis, { url: config.REDIS_URL });
   await app.register(formbody); // OAuth2 password-grant clients log in form-encoded
+  await app.register(loadShedding, { config });
   await app.register(authentication, { config, now: deps.now });
+  await app.register(rateLimit, { config });
   await app.register(openapi);
   if (config.FAULT_INJECTION_ENABLED) await app.register(faultInjection);
   await app.register(health, { commit: config.APP_COMMIT });

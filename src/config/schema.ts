@@ -62,6 +62,14 @@ const trustProxy = z
       .filter(Boolean);
   });
 
+const ratePolicy = z
+  .object({
+    limit: z.number().int().min(1),
+    window_seconds: z.number().int().min(1),
+    burst: z.number().int().min(1),
+  })
+  .strict();
+
 interface Setting<S extends z.ZodType = z.ZodType> {
   schema: S;
   /** Raw default as it would appear in the environment; undefined means "unset". */
@@ -146,7 +154,60 @@ export const settings = {
     description:
       'Rate-limit counters store: `memory://` (per process) or a Redis URL (shared by every replica).',
     secret: true,
-    reserved: true,
+  }),
+  RATE_LIMITS: setting({
+    schema: z
+      .string()
+      .trim()
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z
+          .object({
+            api: z.record(z.string(), ratePolicy).optional(),
+            auth: z.record(z.string(), ratePolicy).optional(),
+            api_keys: z.record(z.string(), ratePolicy).optional(),
+          })
+          .strict(),
+      ),
+    default: '{}',
+    defaultDoc: '`{}` (the built-in policies, see docs/rate-limiting.md)',
+    description:
+      'Rate-limit policies as JSON, merged over the defaults: `{"api":{"anonymous":{"limit":60,"window_seconds":60,"burst":20},"user":{...},"api_key":{...},"admin":{...}},"auth":{"anonymous":{...}},"api_keys":{"<key id>":{...}}}`.',
+  }),
+  RATE_LIMIT_REDIS_TIMEOUT_MS: setting({
+    schema: int(1, 5_000),
+    default: '50',
+    description:
+      'Deadline of one rate-limit call to Redis. Past it (or on any Redis error) the local limiter decides, so Redis trouble never stalls a request.',
+  }),
+  RATE_LIMIT_FAILURE_MODE: setting({
+    schema: z.enum(['open', 'closed']),
+    default: 'open',
+    description:
+      'When the Redis store fails: `open` lets the local (per-process) limiter decide; `closed` answers 503.',
+  }),
+  LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: setting({
+    schema: int(0, 60_000),
+    default: '1000',
+    description:
+      'Answer 503 to non-probe requests while the mean event-loop delay exceeds this (0 disables).',
+  }),
+  LOAD_SHED_MAX_HEAP_USED_RATIO: setting({
+    schema: z
+      .string()
+      .trim()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')
+      .transform(Number),
+    default: '0.9',
+    description:
+      'Answer 503 to non-probe requests while the V8 heap is fuller than this share of its limit (0 disables).',
   }),
   CIRCUIT_BREAKER_CACHE_URL: setting({
     schema: url(['redis:', 'rediss:']),

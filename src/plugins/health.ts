@@ -75,6 +75,8 @@ async function runChecks(app: FastifyInstance): Promise<Readiness> {
           },
         );
   await Promise.all([database, redis]);
+  const rateLimitStore = app.rateLimit.storeStatus();
+  if (rateLimitStore !== undefined) checks.rate_limit = { status: rateLimitStore };
   if (checks.database?.status !== 'up')
     return { status: 'not_ready', reason: 'database unavailable', checks };
   const degraded = Object.values(checks).some((c) => c.status !== 'up');
@@ -157,5 +159,5 @@ export default fp(
       }),
     );
   },
-  { name: 'health', dependencies: ['lifecycle', 'database', 'redis'] },
+  { name: 'health', dependencies: ['lifecycle', 'database', 'redis', 'rate-limit'] },
 );

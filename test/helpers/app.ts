@@ -19,6 +19,13 @@ export interface TestApp {
 // Redis keys of one test file never meet another's (or an earlier run's) in the shared Redis.
 const FILE_REDIS_PREFIX = `test-${randomBytes(6).toString('hex')}:`;
 
+// Tests send thousands of requests from one address; limits that never bite, unless a test sets its own.
+const UNLIMITED = { limit: 1_000_000, window_seconds: 1, burst: 1_000_000 };
+const NO_LIMITS = JSON.stringify({
+  api: { anonymous: UNLIMITED, user: UNLIMITED, api_key: UNLIMITED, admin: UNLIMITED },
+  auth: { anonymous: UNLIMITED },
+});
+
 export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig(
     {
@@ -26,6 +33,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
       DATABASE_URL: 'pglite://memory',
       LOG_LEVEL: 'info',
       REDIS_KEY_PREFIX: FILE_REDIS_PREFIX,
+      RATE_LIMITS: NO_LIMITS,
       ...env,
     },
     { cwd: '/nonexistent' },

@@ -17,6 +17,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/login',
     {
+      config: { rateLimitGroup: 'auth' },
       schema: {
         tags,
         summary: 'Exchange a username and password for an access and a refresh token',
@@ -34,6 +35,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/refresh',
     {
+      config: { rateLimitGroup: 'auth' },
       schema: {
         tags,
         summary: 'Rotate a refresh token: a new pair; the old refresh token stops working',
@@ -102,6 +104,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/register',
     {
+      config: { rateLimitGroup: 'auth' },
       schema: {
         tags,
         summary: 'Sign up (only when ALLOW_SIGNUP=true; 404 otherwise)',
