@@ -34,6 +34,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
       LOG_LEVEL: 'info',
       REDIS_KEY_PREFIX: FILE_REDIS_PREFIX,
       RATE_LIMITS: NO_LIMITS,
+      // A loaded CI machine must not make tests shed their own requests; shedding has its own test.
+      LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+      LOAD_SHED_MAX_HEAP_USED_RATIO: '0',
       ...env,
     },
     { cwd: '/nonexistent' },
