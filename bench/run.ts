@@ -1,5 +1,6 @@
 // Load benchmark (`npm run bench`): the built service and a bare node:http baseline, each pinned to core 0,
-// loaded by wrk (else autocannon) pinned to core 1. Prints a table; writes bench/results/<date>.json.
+// loaded by wrk (else autocannon) pinned to core 1; then logins under load while a prober times
+// /health/live. Prints two tables; writes bench/results/<date>.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,10 +11,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const root = path.resolve(import.meta.dirname, '..');
 const resultsDir = path.join(root, 'bench', 'results');
 
-const CASES = [
-  { name: 'single', path: '/v1/random?min=1&max=100' },
-  { name: 'integers', path: '/v1/random/integers?count=100' },
-] as const;
+interface Case {
+  name: string;
+  path: string;
+  /** Sends `Authorization: Bearer <access token of the demo admin>` on every request. */
+  bearer: boolean;
+}
+
+const CASES: readonly Case[] = [
+  { name: 'single', path: '/v1/random?min=1&max=100', bearer: false },
+  { name: 'integers', path: '/v1/random/integers?count=100', bearer: false },
+  { name: 'me', path: '/v1/auth/me', bearer: true },
+  { name: 'single-bearer', path: '/v1/random?min=1&max=100', bearer: true },
+];
 const TARGETS = ['service', 'raw'] as const;
 type Target = (typeof TARGETS)[number];
 
@@ -22,6 +32,29 @@ const STOP_TIMEOUT_MS = 5_000;
 // A load run may overrun its duration by connection setup and wrk/autocannon start-up; beyond this margin
 // something is stuck and the run is abandoned rather than letting the benchmark hang.
 const RUN_SLACK_MS = 15_000;
+// The demo admin's password is in the service log before readiness; the logger writes asynchronously.
+const CREDENTIALS_TIMEOUT_MS = 10_000;
+const DEMO_LOG_MESSAGE = 'demo admin created; this password is shown once';
+const LOGIN_PATH = '/v1/auth/login';
+const PROBE_PATH = '/health/live';
+// Sequential probes per second against /health/live, with and without login load.
+const PROBE_RATE = 100;
+// A probe slower than this counts as an error (and flags the run) rather than as a latency.
+const PROBE_TIMEOUT_MS = 5_000;
+// The prober starts this long after the login load, and the login load lasts one second longer than the
+// probe, so that every probe is sent while logins run (both generators need a moment to start).
+const PROBE_DELAY_MS = 500;
+// A login hashes with argon2id on the server's single core: under load it can take well over wrk's
+// default 2 s timeout, which would count slow logins as errors instead of measuring them.
+const LOGIN_TIMEOUT_SECONDS = 10;
+// Rate limits far above any load the bench makes, for every tier of both route groups: every request still
+// goes through the limiter (its cost is measured) but none is refused, and every login answers 200.
+const UNLIMITED = { limit: 1_000_000, window_seconds: 1, burst: 1_000_000 };
+const TIERS = ['anonymous', 'user', 'api_key', 'admin'] as const;
+const BENCH_RATE_LIMITS = JSON.stringify({
+  api: Object.fromEntries(TIERS.map((tier) => [tier, UNLIMITED])),
+  auth: Object.fromEntries(TIERS.map((tier) => [tier, UNLIMITED])),
+});
 
 class BenchError extends Error {}
 
@@ -69,11 +102,22 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 const tempDirs: string[] = [];
+let scratchDir: string | undefined;
 
 /** Stops every child, then removes the temporary directories they used; safe to call more than once. */
 async function cleanup(): Promise<void> {
   await Promise.all([...children].map(stop));
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  scratchDir = undefined;
+}
+
+/** A private temporary directory (wrk scripts), removed by cleanup(). */
+function scratch(): string {
+  if (scratchDir === undefined) {
+    scratchDir = mkdtempSync(path.join(os.tmpdir(), 'bench-scratch-'));
+    tempDirs.push(scratchDir);
+  }
+  return scratchDir;
 }
 
 // Last resort when the process exits without the async cleanup having run (e.g. process.exit elsewhere).
@@ -172,6 +216,12 @@ async function startService(logFile: string, dataDir: string): Promise<Server> {
     HOST: '127.0.0.1',
     // No load balancer to drain for: stop at once so the run ends promptly.
     SHUTDOWN_DRAIN_SECONDS: '0',
+    // A demo admin whose password is logged once (development and test only): the identity cases use it.
+    SEED_DEMO_USER: 'true',
+    // The one access token must outlive the longest run (8 cases x (60 + 600) s is 88 min).
+    ACCESS_TOKEN_EXPIRE_MINUTES: '1440',
+    // The default policies would answer 429 to nearly every request of a load run (one client IP).
+    RATE_LIMITS: process.env.RATE_LIMITS ?? BENCH_RATE_LIMITS,
   };
   delete env.DATABASE_URL;
   delete env.METRICS_PORT;
@@ -214,11 +264,75 @@ async function startRaw(): Promise<Server> {
 }
 
 /** Fails unless the URL answers 200; returns the body size so the JSON shows the baseline is comparable. */
-async function verify(url: string): Promise<number> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+async function verify(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(5_000) });
   const body = await response.arrayBuffer();
   if (response.status !== 200) throw new BenchError(`GET ${url} answered ${response.status}, expected 200`);
   return body.byteLength;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Identity: the demo admin (SEED_DEMO_USER=true) and its access token
+
+interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** The demo admin's credentials, from the one log line that shows its password; polls the log, bounded. */
+async function demoCredentials(logFile: string): Promise<Credentials> {
+  const deadline = Date.now() + CREDENTIALS_TIMEOUT_MS;
+  for (;;) {
+    let text = '';
+    try {
+      text = readFileSync(logFile, 'utf8');
+    } catch {
+      // Not created yet: poll again.
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes(DEMO_LOG_MESSAGE)) continue;
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue; // a line still being written
+      }
+      const { msg, demo_username: username, demo_password: password } = entry;
+      if (msg !== DEMO_LOG_MESSAGE) continue;
+      if (typeof username !== 'string' || typeof password !== 'string' || password === '[REDACTED]') {
+        throw new BenchError(`the "${DEMO_LOG_MESSAGE}" log line has no usable demo_username/demo_password`);
+      }
+      return { username, password };
+    }
+    if (Date.now() >= deadline) {
+      throw new BenchError(
+        `no "${DEMO_LOG_MESSAGE}" line in ${path.relative(root, logFile)} within ` +
+          `${CREDENTIALS_TIMEOUT_MS / 1000} s (is SEED_DEMO_USER honoured?):\n${tail(logFile, 10)}`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/** Logs in with JSON credentials; returns the access token. */
+async function login(baseUrl: string, credentials: Credentials): Promise<string> {
+  const response = await fetch(`${baseUrl}${LOGIN_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credentials),
+    signal: AbortSignal.timeout(LOGIN_TIMEOUT_SECONDS * 1_000),
+  });
+  const text = await response.text();
+  if (response.status !== 200) {
+    throw new BenchError(
+      `POST ${LOGIN_PATH} answered ${response.status}, expected 200: ${text.slice(0, 300)}`,
+    );
+  }
+  const token = (JSON.parse(text) as { access_token?: unknown }).access_token;
+  if (typeof token !== 'string' || token === '') {
+    throw new BenchError(`POST ${LOGIN_PATH} answered 200 without an access_token`);
+  }
+  return token;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -229,9 +343,19 @@ interface Measurement {
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  maxMs: number;
   non2xx: number;
   errors: number;
   errorDetail: Record<string, number>;
+}
+
+interface LoadRequest {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Seconds before the generator gives up on a response and counts an error; the generator's default else. */
+  timeoutSeconds?: number;
 }
 
 type LoadGenerator = 'wrk' | 'autocannon';
@@ -241,6 +365,12 @@ const WRK_UNITS_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60
 function wrkLatency(output: string, percentile: string): number {
   const match = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm').exec(output);
   if (!match) throw new BenchError(`no ${percentile}% latency in wrk output:\n${output}`);
+  return Number(match[1]) * WRK_UNITS_MS[match[2]!]!;
+}
+
+function wrkMaxLatency(output: string): number {
+  const match = /^\s*Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m|h)\s/m.exec(output);
+  if (!match) throw new BenchError(`no maximum latency in wrk output:\n${output}`);
   return Number(match[1]) * WRK_UNITS_MS[match[2]!]!;
 }
 
@@ -263,6 +393,7 @@ function parseWrk(output: string): Measurement {
     requestsPerSecond: Number(rps[1]),
     p50Ms: wrkLatency(output, '50(?:\\.0+)?'),
     p99Ms: wrkLatency(output, '99(?:\\.0+)?'),
+    maxMs: wrkMaxLatency(output),
     non2xx: non2xx ? Number(non2xx[1]) : 0,
     errors: Object.values(errorDetail).reduce((a, b) => a + b, 0),
     errorDetail,
@@ -277,7 +408,7 @@ interface AutocannonResult {
   mismatches: number;
   non2xx: number;
   requests: { total: number };
-  latency: { p50: number; p99: number };
+  latency: { p50: number; p99: number; max: number };
 }
 
 function parseAutocannon(output: string): Measurement {
@@ -292,6 +423,7 @@ function parseAutocannon(output: string): Measurement {
     requestsPerSecond: r.requests.total / r.duration,
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
+    maxMs: r.latency.max,
     non2xx: r.non2xx,
     // autocannon counts timeouts inside errors already.
     errors: r.errors + r.resets + r.mismatches,
@@ -299,26 +431,195 @@ function parseAutocannon(output: string): Measurement {
   };
 }
 
+let wrkScripts = 0;
+
+/** wrk takes a method and a body only from a Lua script: writes one to the scratch directory. */
+function wrkScript(method: string, body: string): string {
+  const literal = (text: string) => {
+    // A long bracket string takes the text verbatim, without Lua escapes, unless it holds the closing bracket.
+    if (text.includes(']==]')) throw new BenchError('a wrk request body may not contain "]==]"');
+    return `[==[${text}]==]`;
+  };
+  const file = path.join(scratch(), `wrk-${++wrkScripts}.lua`);
+  writeFileSync(file, `wrk.method = ${literal(method)}\nwrk.body = ${literal(body)}\n`, { mode: 0o600 });
+  return file;
+}
+
 async function load(
   generator: LoadGenerator,
-  url: string,
+  request: LoadRequest,
   seconds: number,
   connections: number,
 ): Promise<Measurement> {
+  const { url, method = 'GET', headers = {}, body, timeoutSeconds } = request;
   const timeoutMs = seconds * 1_000 + RUN_SLACK_MS;
   if (generator === 'wrk') {
     // One thread: the generator has one core to itself, and more threads would only contend for it.
-    const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--latency', url];
-    const out = await runToEnd(1, 'wrk', args, timeoutMs);
+    const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--latency'];
+    if (timeoutSeconds !== undefined) args.push('--timeout', `${timeoutSeconds}s`);
+    for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
+    if (method !== 'GET' || body !== undefined) args.push('-s', wrkScript(method, body ?? ''));
+    const out = await runToEnd(1, 'wrk', [...args, url], timeoutMs);
     if (out.code !== 0) throw new BenchError(`wrk exited with ${out.code}:\n${out.stderr}${out.stdout}`);
     return parseWrk(out.stdout);
   }
   // A child process, not the autocannon API: in-process it would share the bench's core and event loop.
   const cli = path.join(root, 'node_modules', 'autocannon', 'autocannon.js');
-  const args = [cli, '--json', '-n', '-c', String(connections), '-d', String(seconds), url];
-  const out = await runToEnd(1, process.execPath, args, timeoutMs);
+  const args = [cli, '--json', '-n', '-c', String(connections), '-d', String(seconds)];
+  if (timeoutSeconds !== undefined) args.push('-t', String(timeoutSeconds));
+  if (method !== 'GET') args.push('-m', method);
+  if (body !== undefined) args.push('-b', body);
+  // name=value: autocannon splits at the first ':' or '=', and a value after ': ' would keep its space.
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`);
+  const out = await runToEnd(1, process.execPath, [...args, url], timeoutMs);
   if (out.code !== 0) throw new BenchError(`autocannon exited with ${out.code}:\n${out.stderr}${out.stdout}`);
   return parseAutocannon(out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Prober: sequential GETs at a fixed rate, each timed with performance.now(), in a child process pinned to
+// the load core (in the bench's own process it could run on the server's core). One request at a time on
+// one keep-alive connection: a stall shows as one long sample (the max), not as many.
+
+const PROBE_SCRIPT = `
+import { Agent, get } from 'node:http';
+import { performance } from 'node:perf_hooks';
+const [url, seconds, rate, timeoutMs] = process.argv.slice(1);
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const interval = 1000 / Number(rate);
+const latencies = [];
+let non2xx = 0;
+let errors = 0;
+const once = () =>
+  new Promise((resolve) => {
+    let settled = false;
+    const settle = (latency, ok) => {
+      if (settled) return;
+      settled = true;
+      if (latency === undefined) errors++;
+      else {
+        latencies.push(Math.round(latency * 1000) / 1000);
+        if (!ok) non2xx++;
+      }
+      resolve();
+    };
+    const start = performance.now();
+    const req = get(url, { agent, timeout: Number(timeoutMs) }, (res) => {
+      res.on('data', () => {});
+      res.once('end', () => settle(performance.now() - start, res.statusCode >= 200 && res.statusCode < 300));
+      res.once('error', () => settle(undefined));
+    });
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', () => settle(undefined));
+  });
+const begin = performance.now();
+const end = begin + Number(seconds) * 1000;
+let due = begin;
+while (performance.now() < end) {
+  await once();
+  due += interval;
+  const wait = due - performance.now();
+  // Behind schedule (a slow answer): carry on at the rate from now rather than bursting to catch up.
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  else due = performance.now();
+}
+agent.destroy();
+process.stdout.write(JSON.stringify({ elapsedMs: performance.now() - begin, latencies, non2xx, errors }) + '\\n');
+`;
+
+interface ProbeResult {
+  samples: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  non2xx: number;
+  errors: number;
+  flagged: boolean;
+}
+
+/** Nearest-rank percentile of ascending values. */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+async function probe(url: string, seconds: number): Promise<ProbeResult> {
+  const args = ['--input-type=module', '-e', PROBE_SCRIPT, url, String(seconds), String(PROBE_RATE)];
+  args.push(String(PROBE_TIMEOUT_MS));
+  const out = await runToEnd(1, process.execPath, args, seconds * 1_000 + RUN_SLACK_MS);
+  if (out.code !== 0) throw new BenchError(`the prober exited with ${out.code}:\n${out.stderr}${out.stdout}`);
+  const line = out.stdout.trim().split('\n').at(-1) ?? '';
+  let r: { elapsedMs: number; latencies: number[]; non2xx: number; errors: number };
+  try {
+    r = JSON.parse(line) as typeof r;
+  } catch {
+    throw new BenchError(`unexpected prober output:\n${out.stderr}${out.stdout}`);
+  }
+  const sorted = r.latencies.toSorted((a, b) => a - b);
+  return {
+    samples: sorted.length,
+    requestsPerSecond: (sorted.length * 1_000) / r.elapsedMs,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.at(-1) ?? Number.NaN,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    flagged: r.non2xx > 0 || r.errors > 0 || sorted.length === 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Logins under load: wrk/autocannon logs in over and over while the prober times /health/live; before it,
+// the prober alone gives the baseline. Not a ratio: the raw server has no password hashing to compare with.
+
+interface LoginUnderLoad {
+  connections: number;
+  login: Measurement & { flagged: boolean };
+  healthBaseline: ProbeResult;
+  healthUnderLoad: ProbeResult;
+}
+
+async function loginUnderLoad(
+  generator: LoadGenerator,
+  baseUrl: string,
+  credentials: Credentials,
+  settings: { duration: number; warmup: number; connections: number },
+): Promise<LoginUnderLoad> {
+  const { duration, warmup, connections } = settings;
+  const request: LoadRequest = {
+    url: `${baseUrl}${LOGIN_PATH}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credentials),
+    timeoutSeconds: LOGIN_TIMEOUT_SECONDS,
+  };
+  const probeUrl = `${baseUrl}${PROBE_PATH}`;
+  const rps = (n: number) => `${n.toFixed(0)} req/s`;
+  const issues = (r: { non2xx: number; errors: number }) => ` (${r.non2xx} non-2xx, ${r.errors} errors)`;
+
+  process.stdout.write(`  ${PROBE_PATH} alone ... `);
+  const healthBaseline = await probe(probeUrl, duration);
+  console.log(
+    `p99 ${healthBaseline.p99Ms.toFixed(2)} ms${healthBaseline.flagged ? issues(healthBaseline) : ''}`,
+  );
+
+  process.stdout.write(`  logins x${connections} + ${PROBE_PATH} ... `);
+  if (warmup > 0) await load(generator, request, warmup, connections);
+  // Both run to their end even when one fails, so nothing is left running behind an error.
+  const [loginRun, probeRun] = await Promise.allSettled([
+    load(generator, request, duration + 1, connections),
+    sleep(PROBE_DELAY_MS).then(() => probe(probeUrl, duration)),
+  ]);
+  if (loginRun.status === 'rejected') throw loginRun.reason;
+  if (probeRun.status === 'rejected') throw probeRun.reason;
+  const login = { ...loginRun.value, flagged: loginRun.value.non2xx > 0 || loginRun.value.errors > 0 };
+  const healthUnderLoad = probeRun.value;
+  console.log(
+    `${rps(login.requestsPerSecond)} logins${login.flagged ? issues(login) : ''}, ` +
+      `${PROBE_PATH} p99 ${healthUnderLoad.p99Ms.toFixed(2)} ms${healthUnderLoad.flagged ? issues(healthUnderLoad) : ''}`,
+  );
+  return { connections, login, healthBaseline, healthUnderLoad };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -327,6 +628,7 @@ async function load(
 interface CaseResult extends Measurement {
   case: string;
   path: string;
+  bearer: boolean;
   target: Target;
   bodyBytes: number;
   flagged: boolean;
@@ -341,21 +643,7 @@ function ratioOf(results: CaseResult[], name: string): number | null {
   return service.requestsPerSecond / raw.requestsPerSecond;
 }
 
-function table(results: CaseResult[]): string {
-  const header = ['case', 'target', 'req/s', 'p50 ms', 'p99 ms', 'service/raw', 'notes'];
-  const rows = results.map((r) => {
-    const ratio = r.target === 'service' ? ratioOf(results, r.case) : null;
-    return [
-      `GET ${r.path}`,
-      r.target,
-      r.requestsPerSecond.toFixed(0),
-      r.p50Ms.toFixed(2),
-      r.p99Ms.toFixed(2),
-      ratio === null ? '' : ratio.toFixed(2),
-      r.flagged ? `FLAGGED: ${r.non2xx} non-2xx, ${r.errors} errors` : '',
-    ];
-  });
-  const numeric = new Set([2, 3, 4, 5]);
+function formatTable(header: string[], rows: string[][], numeric: Set<number>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const format = (row: string[]) =>
     row
@@ -364,6 +652,63 @@ function table(results: CaseResult[]): string {
       .trimEnd();
   return [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(format)].join('\n');
 }
+
+const flagNote = (r: { flagged: boolean; non2xx: number; errors: number }) =>
+  r.flagged ? `FLAGGED: ${r.non2xx} non-2xx, ${r.errors} errors` : '';
+
+function table(results: CaseResult[]): string {
+  const header = ['case', 'target', 'req/s', 'p50 ms', 'p99 ms', 'service/raw', 'notes'];
+  const rows = results.map((r) => {
+    const ratio = r.target === 'service' ? ratioOf(results, r.case) : null;
+    return [
+      `GET ${r.path}${r.bearer ? ' +Bearer' : ''}`,
+      r.target,
+      r.requestsPerSecond.toFixed(0),
+      r.p50Ms.toFixed(2),
+      r.p99Ms.toFixed(2),
+      ratio === null ? '' : ratio.toFixed(2),
+      flagNote(r),
+    ];
+  });
+  return formatTable(header, rows, new Set([2, 3, 4, 5]));
+}
+
+function loginTable(l: LoginUnderLoad): string {
+  const header = ['load', 'measured', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'notes'];
+  const loaded = `logins, ${l.connections} conn`;
+  const row = (load: string, measured: string, r: ProbeResult | LoginUnderLoad['login']) => [
+    load,
+    measured,
+    r.requestsPerSecond.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.maxMs.toFixed(2),
+    flagNote(r),
+  ];
+  const rows = [
+    row('none', `GET ${PROBE_PATH}`, l.healthBaseline),
+    row(loaded, `GET ${PROBE_PATH}`, l.healthUnderLoad),
+    row(loaded, `POST ${LOGIN_PATH}`, l.login),
+  ];
+  const growth = l.healthUnderLoad.p99Ms / l.healthBaseline.p99Ms;
+  return (
+    `${formatTable(header, rows, new Set([2, 3, 4, 5]))}\n\n` +
+    `${PROBE_PATH} p99: ${l.healthUnderLoad.p99Ms.toFixed(2)} ms under login load, ` +
+    `${l.healthBaseline.p99Ms.toFixed(2)} ms without${Number.isFinite(growth) ? ` (x${growth.toFixed(1)})` : ''}`
+  );
+}
+
+const probeJson = (r: ProbeResult) => ({
+  path: PROBE_PATH,
+  samples: r.samples,
+  requestsPerSecond: round(r.requestsPerSecond, 1),
+  latencyP50Ms: round(r.p50Ms, 3),
+  latencyP99Ms: round(r.p99Ms, 3),
+  latencyMaxMs: round(r.maxMs, 3),
+  non2xx: r.non2xx,
+  errors: r.errors,
+  flagged: r.flagged,
+});
 
 function gitCommit(): string {
   const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
@@ -376,6 +721,7 @@ async function main(): Promise<number> {
   const connections = intSetting('BENCH_CONNECTIONS', 50, 1, 10_000);
   const duration = intSetting('BENCH_DURATION', 10, 1, 600);
   const warmup = intSetting('BENCH_WARMUP', 3, 0, 60);
+  const loginConnections = intSetting('BENCH_LOGIN_CONNECTIONS', 16, 1, 1_000);
   const requested = process.env.BENCH_LOADGEN?.trim() || 'auto';
   if (!['auto', 'wrk', 'autocannon'].includes(requested)) {
     throw new BenchError(`BENCH_LOADGEN must be auto, wrk or autocannon, got "${requested}"`);
@@ -388,9 +734,18 @@ async function main(): Promise<number> {
     commandExists('taskset') &&
     [0, 1].every((core) => spawnSync('taskset', ['-c', String(core), 'true']).status === 0);
 
-  // The watchdog bounds the whole run, whatever hangs: two start-ups, every run, and the shutdowns.
+  // The watchdog bounds the whole run, whatever hangs: two start-ups, the demo admin's log line and login,
+  // every run, the login-under-load runs (probe alone; warm-up; logins with the probe), and the shutdowns.
   const runs = CASES.length * TARGETS.length;
-  const budgetMs = 2 * READY_TIMEOUT_MS + runs * ((warmup + duration) * 1_000 + 2 * RUN_SLACK_MS) + 30_000;
+  const budgetMs =
+    2 * READY_TIMEOUT_MS +
+    CREDENTIALS_TIMEOUT_MS +
+    LOGIN_TIMEOUT_SECONDS * 1_000 +
+    runs * ((warmup + duration) * 1_000 + 2 * RUN_SLACK_MS) +
+    (2 * duration + 1 + warmup) * 1_000 +
+    PROBE_DELAY_MS +
+    3 * RUN_SLACK_MS +
+    30_000;
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: exceeded its ${Math.round(budgetMs / 1000)} s budget, stopping\n`);
     void cleanup().finally(() => process.exit(1));
@@ -406,7 +761,8 @@ async function main(): Promise<number> {
 
   console.log(
     `bench: ${generator}${pinning ? ', servers on core 0, load on core 1' : ', no CPU pinning'}; ` +
-      `${connections} connections, ${warmup} s warm-up + ${duration} s per run`,
+      `${connections} connections, ${warmup} s warm-up + ${duration} s per run; ` +
+      `logins with ${loginConnections} connections, ${PROBE_PATH} probed ${PROBE_RATE}/s`,
   );
   try {
     const servers: Partial<Record<Target, Server>> = {};
@@ -419,25 +775,32 @@ async function main(): Promise<number> {
     }
     console.log(`service log: ${path.relative(root, logFile)}`);
 
+    const credentials = await demoCredentials(logFile);
+    const accessToken = await login(servers.service.baseUrl, credentials);
+    const headersOf = (c: Case): Record<string, string> =>
+      c.bearer ? { authorization: `Bearer ${accessToken}` } : {};
+
     const bodyBytes = new Map<string, number>();
     for (const c of CASES) {
       for (const target of TARGETS) {
-        bodyBytes.set(`${c.name}/${target}`, await verify(`${servers[target]!.baseUrl}${c.path}`));
+        const url = `${servers[target]!.baseUrl}${c.path}`;
+        bodyBytes.set(`${c.name}/${target}`, await verify(url, headersOf(c)));
       }
     }
 
     const results: CaseResult[] = [];
     for (const c of CASES) {
       for (const target of TARGETS) {
-        const url = `${servers[target]!.baseUrl}${c.path}`;
+        const request: LoadRequest = { url: `${servers[target]!.baseUrl}${c.path}`, headers: headersOf(c) };
         process.stdout.write(`  ${c.name} / ${target} ... `);
         // Each run gets its own warm-up so the JIT and connection setup of that route are out of the numbers.
-        if (warmup > 0) await load(generator, url, warmup, connections);
-        const m = await load(generator, url, duration, connections);
+        if (warmup > 0) await load(generator, request, warmup, connections);
+        const m = await load(generator, request, duration, connections);
         const flagged = m.non2xx > 0 || m.errors > 0;
         results.push({
           case: c.name,
           path: c.path,
+          bearer: c.bearer,
           target,
           bodyBytes: bodyBytes.get(`${c.name}/${target}`)!,
           flagged,
@@ -449,7 +812,14 @@ async function main(): Promise<number> {
       }
     }
 
+    const loginLoad = await loginUnderLoad(generator, servers.service.baseUrl, credentials, {
+      duration,
+      warmup,
+      connections: loginConnections,
+    });
+
     console.log(`\n${table(results)}\n`);
+    console.log(`Logins under load (service only)\n${loginTable(loginLoad)}\n`);
     const cpus = os.cpus();
     const report = {
       date: startedAt.toISOString().slice(0, 10),
@@ -475,10 +845,18 @@ async function main(): Promise<number> {
         serviceEnvironment: 'test',
         serviceLogLevel: 'info',
         database: 'embedded PGlite',
+        identity: 'demo admin (SEED_DEMO_USER=true), one access token for the whole run',
+        rateLimits:
+          process.env.RATE_LIMITS === undefined
+            ? 'raised above the load'
+            : 'RATE_LIMITS from the environment',
+        loginConnections,
+        probeRatePerSecond: PROBE_RATE,
       },
       results: results.map((r) => ({
         case: r.case,
         path: r.path,
+        bearer: r.bearer,
         target: r.target,
         requestsPerSecond: round(r.requestsPerSecond, 1),
         latencyP50Ms: round(r.p50Ms, 3),
@@ -494,12 +872,34 @@ async function main(): Promise<number> {
         const ratio = ratioOf(results, c.name);
         return { case: c.name, serviceOverRawRequestsPerSecond: ratio === null ? null : round(ratio, 3) };
       }),
+      login_under_load: {
+        login: {
+          method: 'POST',
+          path: LOGIN_PATH,
+          connections: loginLoad.connections,
+          durationSeconds: duration + 1,
+          requestsPerSecond: round(loginLoad.login.requestsPerSecond, 1),
+          latencyP50Ms: round(loginLoad.login.p50Ms, 3),
+          latencyP99Ms: round(loginLoad.login.p99Ms, 3),
+          latencyMaxMs: round(loginLoad.login.maxMs, 3),
+          requests: loginLoad.login.requests,
+          non2xx: loginLoad.login.non2xx,
+          errors: loginLoad.login.errors,
+          errorDetail: loginLoad.login.errorDetail,
+          flagged: loginLoad.login.flagged,
+        },
+        healthLiveBaseline: probeJson(loginLoad.healthBaseline),
+        healthLiveUnderLoad: probeJson(loginLoad.healthUnderLoad),
+        probe: `sequential GETs, ${PROBE_RATE}/s, one keep-alive connection, for ${duration} s`,
+      },
       serviceLog: path.relative(root, logFile),
     };
     const jsonFile = path.join(resultsDir, `${report.date}.json`);
     writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`results: ${path.relative(root, jsonFile)}`);
-    const flagged = results.filter((r) => r.flagged).length;
+    const flagged =
+      results.filter((r) => r.flagged).length +
+      [loginLoad.login, loginLoad.healthBaseline, loginLoad.healthUnderLoad].filter((r) => r.flagged).length;
     if (flagged > 0)
       console.log(`warning: ${flagged} run(s) had non-2xx responses or errors (FLAGGED above)`);
     return 0;

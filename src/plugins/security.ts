@@ -23,7 +23,7 @@ export function helmetHeaders(options: HelmetOptions = HELMET_OPTIONS): Record<s
     removeHeader: (name: string) => delete headers[name.toLowerCase()],
   };
   helmet(options)({} as IncomingMessage, res as unknown as ServerResponse, (error?: unknown) => {
-    if (error) throw error instanceof Error ? error : new Error(String(error));
+    if (error) throw error instanceof Error ? error : new Error('helmet could not compute its headers');
   });
   return headers;
 }

@@ -1,12 +1,14 @@
 // The rules the rendered manifests must keep, each a check that returns its violations, run on the base,
 // both overlays and both Argo Rollouts variants. The last block breaks a copy of the base in the ways each
 // check guards against and asserts that the check reports it, so no check passes vacuously.
+import { existsSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { settings, type SettingName } from '../../src/config/schema.js';
 import {
   APP_KUSTOMIZATIONS,
+  REPO_ROOT,
   all,
   componentTemplates,
   containersOf,
@@ -17,7 +19,6 @@ import {
   podTemplates,
   preStopSeconds,
   quantity,
-  readRepoFile,
   renderAll,
   requireKubectl,
   scaled,
@@ -149,15 +150,6 @@ function allowedDisruptions(
     return Math.min(replicas, scaled(spec.maxUnavailable, replicas, 'up'));
   }
   return replicas;
-}
-
-/** GitHub's anchor for a Markdown heading. */
-function anchorOf(heading: string): string {
-  return heading
-    .trim()
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\s-]/gu, '')
-    .replace(/\s/g, '-');
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -870,21 +862,17 @@ describe.skipIf(!kubectl)('Kubernetes manifests: policy', () => {
       expect(kinds.sort()).toEqual(['PrometheusRule', 'ServiceMonitor']);
     });
 
-    it('the runbook of every alert exists in docs/kubernetes.md', () => {
-      const anchors = new Set(
-        readRepoFile('docs/kubernetes.md')
-          .split('\n')
-          .filter((line) => /^#{1,6}\s/.test(line))
-          .map((line) => anchorOf(line.replace(/^#+/, ''))),
-      );
-      const runbooks = all(rendered.base, 'PrometheusRule')
+    // The rules themselves (and their runbooks) are checked in depth by test/deploy/monitoring.test.ts.
+    it('the runbook of every alert is a file of docs/runbooks named after the alert', () => {
+      const alerts = all(rendered.base, 'PrometheusRule')
         .flatMap((r) => r.spec.groups?.flatMap((g) => g.rules ?? []) ?? [])
-        .map((r) => r.annotations?.runbook_url)
-        .filter((url): url is string => url !== undefined);
-      expect(runbooks.length).toBeGreaterThan(0);
-      for (const url of runbooks) {
-        expect(url).toMatch(/\/docs\/kubernetes\.md#/);
-        expect(anchors).toContain(url.split('#')[1]);
+        .filter((r) => r.alert !== undefined);
+      expect(alerts.length).toBeGreaterThan(0);
+      for (const { alert, annotations } of alerts) {
+        expect(annotations?.runbook_url).toBe(
+          `https://github.com/reliability-api/reliability-api/blob/main/docs/runbooks/${alert}.md`,
+        );
+        expect(existsSync(`${REPO_ROOT}docs/runbooks/${alert}.md`), `docs/runbooks/${alert}.md`).toBe(true);
       }
     });
   });
