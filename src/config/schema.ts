@@ -322,6 +322,18 @@ export const settings = {
     default: '1024',
     description: 'Longest accepted password (characters); bounds the hashing cost an attacker can ask for.',
   }),
+  PASSWORD_HASH_CONCURRENCY: setting({
+    schema: int(1, 64),
+    defaultDoc: 'the number of usable cores minus one (at least 1)',
+    description:
+      'Password hashes computed at once (bulkhead). Fewer than the cores leaves one for the event loop during a login storm.',
+  }),
+  PASSWORD_HASH_QUEUE: setting({
+    schema: int(0, 10_000),
+    default: '64',
+    description:
+      'Password hashes allowed to wait for the bulkhead; beyond that, sign-ins get 503 with Retry-After.',
+  }),
   LOGIN_MAX_FAILURES: setting({
     schema: int(1, 1000),
     default: '5',

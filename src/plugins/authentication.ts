@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { forbidden, unauthorized } from '../lib/errors.js';
 import { ApiKeyService } from '../modules/api-keys/service.js';
 import { LoginLimiter } from '../modules/auth/login-limiter.js';
+import { PasswordHasher } from '../modules/auth/passwords.js';
 import {
   ROLE_SCOPES,
   type AuthRule,
@@ -54,6 +55,8 @@ export type IdentityConfig = Pick<
   | 'LOGIN_FAILURE_WINDOW_SECONDS'
   | 'ALLOW_SIGNUP'
   | 'REDIS_KEY_PREFIX'
+  | 'PASSWORD_HASH_CONCURRENCY'
+  | 'PASSWORD_HASH_QUEUE'
 >;
 
 // Hourly is plenty: pruning only reclaims space; nothing depends on dead rows being gone sooner.
@@ -118,6 +121,7 @@ export default fp(
       tokens,
       revocations,
       limiter,
+      hasher: new PasswordHasher(config.PASSWORD_HASH_CONCURRENCY, config.PASSWORD_HASH_QUEUE),
       passwordPolicy: { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH },
       refreshTtlSeconds: config.REFRESH_TOKEN_EXPIRE_DAYS * 86_400,
       allowSignup: config.ALLOW_SIGNUP,

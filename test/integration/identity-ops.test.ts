@@ -86,3 +86,28 @@ describe('pruning', () => {
     }
   });
 });
+
+describe('password hashing bulkhead', () => {
+  it('when more sign-ins arrive than the bulkhead holds, then the excess gets 503 with Retry-After at once', async () => {
+    const { app } = await buildTestApp({ PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '1' });
+    try {
+      const user = await createUser(app);
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          app.inject({
+            method: 'POST',
+            url: '/v1/auth/login',
+            payload: { username: user.username, password: 'correct horse battery staple' },
+          }),
+        ),
+      );
+      const codes = answers.map((a) => a.statusCode).sort();
+      expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(2); // one running, one queued
+      const busy = answers.filter((a) => a.statusCode === 503);
+      expect(busy.length).toBeGreaterThan(0);
+      expect(busy[0]!.headers['retry-after']).toBe('1');
+    } finally {
+      await app.close();
+    }
+  });
+});

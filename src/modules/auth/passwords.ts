@@ -1,6 +1,9 @@
 // Password hashing with argon2id at OWASP's minimum (m=19 MiB, t=2, p=1). @node-rs/argon2 hashes on the
 // libuv thread pool, so a login never blocks the event loop; old-parameter hashes are upgraded at login.
+import { availableParallelism } from 'node:os';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { BulkheadRejectedError, bulkhead, type BulkheadPolicy } from 'cockatiel';
+import { AppError } from '../../lib/errors.js';
 
 // The package exports Algorithm as a const enum, which isolated modules cannot inline: 2 is Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -45,4 +48,44 @@ export function passwordProblems(password: string, username: string, policy: Pas
   if (length > policy.maxLength) problems.push(`must be at most ${policy.maxLength} characters`);
   if (password.toLowerCase() === username.toLowerCase()) problems.push('must not equal the username');
   return problems;
+}
+
+/**
+ * Hashing behind a bulkhead: at most `concurrency` argon2 computations at once (each takes ~19 MiB and a
+ * core for tens of milliseconds), `queue` more waiting, the rest refused with 503 at once. One hash fewer
+ * than the cores keeps a core for the event loop, so probes and other requests stay fast during a login storm.
+ */
+export class PasswordHasher {
+  readonly #bulkhead: BulkheadPolicy;
+
+  constructor(concurrency = Math.max(1, availableParallelism() - 1), queue = 64) {
+    this.#bulkhead = bulkhead(concurrency, queue);
+  }
+
+  async #run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#bulkhead.execute(work);
+    } catch (error) {
+      if (error instanceof BulkheadRejectedError) {
+        throw new AppError(
+          503,
+          'APP_HASHING_BUSY',
+          'service-unavailable',
+          'too many sign-ins at once; retry shortly',
+          {
+            'retry-after': '1',
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  hash(password: string): Promise<string> {
+    return this.#run(() => hashPassword(password));
+  }
+
+  verify(passwordHash: string, password: string): Promise<boolean> {
+    return this.#run(() => verifyPassword(passwordHash, password));
+  }
 }

@@ -1,6 +1,7 @@
 // /v1/auth/*: login (JSON or OAuth2 form), refresh, logout, me, password, register; and the JWKS document.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { LRUCache } from 'lru-cache';
 import { notFound } from '../../lib/errors.js';
 import { withProblems } from '../../plugins/error-handler.js';
 import { requestContext } from '../../plugins/authentication.js';
@@ -12,6 +13,9 @@ const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { auth } = app.identity;
+  // Username and creation time never change, so /auth/me (called on every page load by many clients)
+  // reads them once per user instead of once per call. Bounded, per app instance.
+  const profiles = new LRUCache<string, { username: string; created_at: string }>({ max: 10_000 });
   const tags = ['auth'];
 
   app.post(
@@ -73,10 +77,22 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { tags, summary: 'The caller', response: withProblems({ 200: S.Me }) },
     },
     async (request) => {
-      const user = await users.findById(app.database.db, request.principal!.userId);
-      if (user === undefined) throw notFound('user not found');
-      const { id, username, role, created_at } = toPublic(user);
-      return { id, username, role, created_at };
+      const principal = request.principal!;
+      let profile = profiles.get(principal.userId);
+      if (profile === undefined) {
+        const user = await users.findById(app.database.db, principal.userId);
+        if (user === undefined) throw notFound('user not found');
+        const { username, created_at } = toPublic(user);
+        profile = { username, created_at };
+        profiles.set(principal.userId, profile);
+      }
+      // The role comes from the credential: a role change ends the user's sessions, so it is current.
+      return {
+        id: principal.userId,
+        username: profile.username,
+        role: principal.role,
+        created_at: profile.created_at,
+      };
     },
   );
 

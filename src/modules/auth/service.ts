@@ -11,13 +11,7 @@ import {
 import * as audit from '../audit/repository.js';
 import * as users from '../users/repository.js';
 import type { LoginLimiter } from './login-limiter.js';
-import {
-  hashPassword,
-  needsRehash,
-  passwordProblems,
-  verifyPassword,
-  type PasswordPolicy,
-} from './passwords.js';
+import { needsRehash, passwordProblems, type PasswordHasher, type PasswordPolicy } from './passwords.js';
 import type { RequestContext } from './principal.js';
 import * as sessions from './repository.js';
 import type { RevocationRegistry } from './revocations.js';
@@ -36,6 +30,7 @@ export interface AuthServiceOptions {
   tokens: TokenService;
   revocations: RevocationRegistry;
   limiter: LoginLimiter;
+  hasher: PasswordHasher;
   passwordPolicy: PasswordPolicy;
   refreshTtlSeconds: number;
   allowSignup: boolean;
@@ -55,7 +50,7 @@ export class AuthService {
 
   /** A real hash to verify against when the user does not exist, so both cases cost the same time. */
   private dummyHash(): Promise<string> {
-    this.#dummyHash ??= hashPassword(opaqueSecret());
+    this.#dummyHash ??= this.o.hasher.hash(opaqueSecret());
     return this.#dummyHash;
   }
 
@@ -86,7 +81,7 @@ export class AuthService {
     if (wait > 0) throw tooManyRequests('too many failed logins; try again later', wait);
 
     const user = await users.findByUsername(db, username);
-    const valid = await verifyPassword(user?.password_hash ?? (await this.dummyHash()), password);
+    const valid = await this.o.hasher.verify(user?.password_hash ?? (await this.dummyHash()), password);
     if (user === undefined || !valid || user.disabled) {
       await limiter.recordFailure(username, ip);
       const reason = user === undefined ? 'unknown_user' : valid ? 'disabled' : 'wrong_password';
@@ -98,7 +93,7 @@ export class AuthService {
     }
     await limiter.recordSuccess(username, ip);
     if (needsRehash(user.password_hash)) {
-      await users.update(db, user.id, { password_hash: await hashPassword(password) });
+      await users.update(db, user.id, { password_hash: await this.o.hasher.hash(password) });
     }
     const pair = await this.issue(user.id, user.role);
     await audit.record(db, 'login_succeeded', { ...ctx, actorId: user.id }, user.id);
@@ -151,13 +146,13 @@ export class AuthService {
     const { db, revocations } = this.o;
     const principal = ctx.principal!;
     const user = await users.findById(db, principal.userId);
-    if (user === undefined || !(await verifyPassword(user.password_hash, current))) {
+    if (user === undefined || !(await this.o.hasher.verify(user.password_hash, current))) {
       throw new InvalidParametersError([
         { name: 'current_password', in: 'body', reason: 'is not the current password' },
       ]);
     }
     this.requireAcceptable(next, user.username, 'new_password');
-    await users.update(db, user.id, { password_hash: await hashPassword(next) });
+    await users.update(db, user.id, { password_hash: await this.o.hasher.hash(next) });
     const revoked = await sessions.revokeSessions(
       db,
       { userId: user.id, exceptSessionId: principal.sessionId },
@@ -178,7 +173,7 @@ export class AuthService {
     this.requireAcceptable(password, username, 'password');
     const user = await users.create(this.o.db, {
       username,
-      password_hash: await hashPassword(password),
+      password_hash: await this.o.hasher.hash(password),
       role,
     });
     if (user === undefined) throw conflict(`username "${username}" is taken`);
