@@ -148,6 +148,21 @@ export default fp(
       return sendProblem(reply, problem(request, status, slug, error.message));
     });
 
+    // Ajv coerces "1e309" to Infinity and then skips the minimum/maximum checks of that value, so a
+    // non-finite number can reach a handler. Refuse it here, after validation, naming the parameter.
+    app.addHook('preHandler', (request, _reply, done) => {
+      const query = request.query as Record<string, unknown> | undefined;
+      if (query !== null && typeof query === 'object') {
+        for (const name in query) {
+          const value = query[name];
+          if (typeof value === 'number' && !Number.isFinite(value)) {
+            return done(new InvalidParametersError([{ name, in: 'query', reason: 'must be a finite number' }]));
+          }
+        }
+      }
+      done();
+    });
+
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?', 1)[0] ?? '/';
       const allowed = METHODS.filter(

@@ -122,7 +122,7 @@ describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
   });
 });
 
-describe('graceful shutdown', () => {
+describe('graceful shutdown', { timeout: 90_000 }, () => {
   async function startServer(extra: Record<string, string> = {}) {
     const port = await closedPort();
     const base = `http://127.0.0.1:${port}`;
@@ -196,7 +196,7 @@ describe('graceful shutdown', () => {
   });
 });
 
-describe('npm start', () => {
+describe('npm start', { timeout: 90_000 }, () => {
   it('when started with no database or Redis configured, then it serves the API on the embedded defaults', async () => {
     const port = await closedPort();
     const root = new URL('../..', import.meta.url).pathname;
