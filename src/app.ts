@@ -69,7 +69,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     loggerInstance: logger,
     genReqId,
     requestIdHeader: false,
-    logController: new AccessLogController(),
+    logController: new AccessLogController(logger),
     // Fastify takes a hop count too, though its types omit it.
     trustProxy: config.TRUST_PROXY as boolean | string[],
     bodyLimit: config.BODY_LIMIT_BYTES,

@@ -1,10 +1,17 @@
 // One access line per request, written from Fastify's own log controller when the response has finished:
 // method, route template, status, duration, client IP, and (from the child logger) the request id.
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 
 export class AccessLogController extends LogController {
-  constructor() {
+  /**
+   * The access line holds only fixed, non-secret fields (no headers, no URL query), so it is written by a
+   * child logger without redaction: redaction was the largest single cost of a small request's log line.
+   */
+  readonly #access: FastifyBaseLogger;
+
+  constructor(logger: FastifyBaseLogger) {
     super({ requestIdLogLabel: 'request_id' });
+    this.#access = logger.child({}, { redact: [] });
   }
 
   /** The "incoming request" line is dropped: the completion line carries everything, at half the cost. */
@@ -22,7 +29,8 @@ export class AccessLogController extends LogController {
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       ip: request.ip,
     };
+    // An errored line carries the error, which may hold anything: it goes through the redacting logger.
     if (error) request.log.error({ ...line, err: error }, 'request errored');
-    else request.log.info(line, 'request completed');
+    else this.#access.info({ request_id: request.id, ...line }, 'request completed');
   }
 }

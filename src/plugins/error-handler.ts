@@ -156,7 +156,9 @@ export default fp(
         for (const name in query) {
           const value = query[name];
           if (typeof value === 'number' && !Number.isFinite(value)) {
-            return done(new InvalidParametersError([{ name, in: 'query', reason: 'must be a finite number' }]));
+            return done(
+              new InvalidParametersError([{ name, in: 'query', reason: 'must be a finite number' }]),
+            );
           }
         }
       }
