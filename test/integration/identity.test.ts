@@ -646,7 +646,7 @@ describe('failed-login limits', () => {
       await db.drop();
     });
 
-    it('counts failures from every replica through Redis, and a logout on one replica is refused by the other within a second', async () => {
+    it('counts failures from every replica through Redis; a logout or a refresh reuse on one replica is refused by the other within a second', async () => {
       const env = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOGIN_MAX_FAILURES: '2' };
       const a = await buildTestApp(env);
       const b = await buildTestApp(env);
@@ -686,6 +686,33 @@ describe('failed-login limits', () => {
         const started = performance.now();
         while (status === 200 && performance.now() - started < 1_000) {
           status = (await b.app.inject({ url: '/v1/auth/me', headers: bearer(tokens.access_token) }))
+            .statusCode;
+          if (status === 200) await sleep(20);
+        }
+        expect(status).toBe(401);
+
+        // A refresh token replayed on one replica kills the family on the other at once.
+        const stolen = await login(a.app, user.username, PASSWORD, '192.0.2.78');
+        const rotated = (
+          await b.app.inject({
+            method: 'POST',
+            url: '/v1/auth/refresh',
+            payload: { refresh_token: stolen.refresh_token },
+          })
+        ).json();
+        expect(
+          (await b.app.inject({ url: '/v1/auth/me', headers: bearer(rotated.access_token) })).statusCode,
+        ).toBe(200);
+        const replay = await a.app.inject({
+          method: 'POST',
+          url: '/v1/auth/refresh',
+          payload: { refresh_token: stolen.refresh_token },
+        });
+        expect(replay.statusCode).toBe(401);
+        status = 200;
+        const since = performance.now();
+        while (status === 200 && performance.now() - since < 1_000) {
+          status = (await b.app.inject({ url: '/v1/auth/me', headers: bearer(rotated.access_token) }))
             .statusCode;
           if (status === 200) await sleep(20);
         }
