@@ -1,6 +1,7 @@
 // One access line per request, written from Fastify's own log controller when the response has finished:
 // method, route template, status, duration, client IP, and (from the child logger) the request id.
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import { routeOf } from '../plugins/request-context.js';
 
 export class AccessLogController extends LogController {
   /**
@@ -24,7 +25,7 @@ export class AccessLogController extends LogController {
   ): void {
     const line = {
       method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
+      route: routeOf(request),
       status: reply.statusCode,
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       ip: request.ip,

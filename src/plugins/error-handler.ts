@@ -2,7 +2,7 @@
 // field, 404 and 405 are told apart, and a 5xx outside development never shows internals.
 import { Type, type TSchema } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import {
   AppError,
   InvalidParametersError,
@@ -113,6 +113,15 @@ export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
 }
 
 // OPTIONS is left out: CORS answers preflights for every path, which says nothing about the resource.
+/** Names of the integer or number properties of a querystring schema. */
+function numericQueryParameters(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
+  if (properties === undefined) return [];
+  return Object.entries(properties)
+    .filter(([, p]) => p.type === 'integer' || p.type === 'number')
+    .map(([name]) => name);
+}
+
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 export default fp(
@@ -149,11 +158,14 @@ export default fp(
     });
 
     // Ajv coerces "1e309" to Infinity and then skips the minimum/maximum checks of that value, so a
-    // non-finite number can reach a handler. Refuse it here, after validation, naming the parameter.
-    app.addHook('preHandler', (request, _reply, done) => {
-      const query = request.query as Record<string, unknown> | undefined;
-      if (query !== null && typeof query === 'object') {
-        for (const name in query) {
+    // non-finite number can reach a handler. Routes whose query has numeric parameters refuse it after
+    // validation, naming the parameter; other routes pay nothing.
+    app.addHook('onRoute', (route) => {
+      const numeric = numericQueryParameters(route.schema?.querystring);
+      if (numeric.length === 0) return;
+      const refuseNonFinite: preHandlerHookHandler = (request, _reply, done) => {
+        const query = request.query as Record<string, unknown>;
+        for (const name of numeric) {
           const value = query[name];
           if (typeof value === 'number' && !Number.isFinite(value)) {
             return done(
@@ -161,8 +173,10 @@ export default fp(
             );
           }
         }
-      }
-      done();
+        done();
+      };
+      const existing = route.preHandler;
+      route.preHandler = existing === undefined ? [refuseNonFinite] : [refuseNonFinite, ...[existing].flat()];
     });
 
     app.setNotFoundHandler((request, reply) => {

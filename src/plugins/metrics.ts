@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo } from '../lib/build-info.js';
+import { cachedChildren } from '../observability/label-cache.js';
 import { routeOf } from './request-context.js';
 
 // From 5 ms (a cache hit) to 10 s (past any sane client timeout); dense around the 250 ms SLO.
@@ -21,11 +22,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics;
   }
-}
-
-interface Children {
-  count: { inc(): void };
-  duration: { observe(value: number): void };
 }
 
 export default fp(
@@ -52,18 +48,12 @@ export default fp(
       registers: [registry],
     });
 
-    // prom-client hashes the label set on every call; the label children are cached per combination
-    // instead (bounded: route templates x methods x status codes).
-    const children = new Map<string, Children>();
+    const childrenOf = cachedChildren((method, route, status) => {
+      const labels = { method, route, status_code: status };
+      return { count: requests.labels(labels), duration: duration.labels(labels) };
+    });
     app.addHook('onResponse', (request, reply, done) => {
-      const route = routeOf(request);
-      const key = `${request.method}\u0000${route}\u0000${reply.statusCode}`;
-      let child = children.get(key);
-      if (child === undefined) {
-        const labels = { method: request.method, route, status_code: String(reply.statusCode) };
-        child = { count: requests.labels(labels), duration: duration.labels(labels) };
-        children.set(key, child);
-      }
+      const child = childrenOf(request.method, routeOf(request), String(reply.statusCode));
       child.count.inc();
       child.duration.observe(reply.elapsedTime / 1000);
       done();

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { AppError, tooManyRequests } from '../lib/errors.js';
+import { cachedChildren } from '../observability/label-cache.js';
 import { GCRA_LUA, MemoryGcra, gcraParams, type Decision, type RatePolicy } from '../lib/gcra.js';
 
 export type Tier = 'anonymous' | 'user' | 'api_key' | 'admin';
@@ -116,16 +117,8 @@ export default fp(
       help: 'Rate-limit calls to Redis that failed or missed their deadline; the local limiter decided instead.',
       registers: [app.metrics.registry],
     });
-    const counters = new Map<string, { inc(): void }>();
-    const count = (policy: string, outcome: string) => {
-      const key = `${policy}\u0000${outcome}`;
-      let child = counters.get(key);
-      if (child === undefined) {
-        child = decisions.labels({ policy, outcome });
-        counters.set(key, child);
-      }
-      child.inc();
-    };
+    const decisionCounter = cachedChildren((policy, outcome) => decisions.labels({ policy, outcome }));
+    const count = (policy: string, outcome: string) => decisionCounter(policy, outcome).inc();
 
     let redis: RedisWithGcra | undefined;
     if (config.RATE_LIMIT_STORAGE_URI.startsWith('redis')) {

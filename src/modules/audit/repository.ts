@@ -1,6 +1,6 @@
 // The security audit log: append-only rows, read newest first with keyset pagination on id.
-import type { Kysely } from 'kysely';
-import type { DatabaseSchema } from '../../adapters/postgres/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { AuditEventsTable, DatabaseSchema } from '../../adapters/postgres/schema.js';
 
 export const AUDIT_EVENTS = [
   'login_succeeded',
@@ -24,17 +24,8 @@ export interface AuditContext {
   requestId: string | null;
 }
 
-export interface AuditEvent {
-  id: string;
-  at: Date;
-  event: string;
-  actor_id: string | null;
-  subject_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  details: Record<string, unknown>;
-}
+/** A stored event; the bigserial id travels as a string (it may exceed 2^53). */
+export type AuditEvent = Omit<Selectable<AuditEventsTable>, 'id'> & { id: string };
 
 type Db = Kysely<DatabaseSchema>;
 

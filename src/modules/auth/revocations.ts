@@ -145,7 +145,11 @@ export class RevocationRegistry {
       const grouped = new Map<RevocationKind, string[]>();
       for (const row of rows) {
         if ((row.kind as string) === 'watermark') this.#watermark = new Date(row.now);
-        else grouped.set(row.kind, [...(grouped.get(row.kind) ?? []), row.id]);
+        else {
+          const ids = grouped.get(row.kind);
+          if (ids === undefined) grouped.set(row.kind, [row.id]);
+          else ids.push(row.id);
+        }
       }
       for (const [kind, ids] of grouped) this.apply({ kind, ids });
       this.forgetExpired();
