@@ -211,9 +211,58 @@ export const settings = {
   }),
   CIRCUIT_BREAKER_CACHE_URL: setting({
     schema: url(['redis:', 'rediss:']),
-    description: 'Redis holding the shared fallback cache of outbound calls; unset keeps it in process.',
+    description:
+      'Redis holding the shared fallback cache of outbound calls (beacon rounds); unset keeps it in process. A cache outage degrades to no cache.',
     secret: true,
-    reserved: true,
+  }),
+  OUTBOUND_TIMEOUT_MS: setting({
+    schema: int(1, 60_000),
+    default: '2000',
+    description: 'Deadline of one attempt of an outbound HTTP call (beacon, Prometheus, LLM providers).',
+  }),
+  OUTBOUND_MAX_RETRIES: setting({
+    schema: int(0, 10),
+    default: '2',
+    description:
+      'Retries of an idempotent outbound call after a connection error, a timeout, 429, 502, 503 or 504, with exponential backoff and full jitter.',
+  }),
+  OUTBOUND_MAX_CONCURRENCY: setting({
+    schema: int(1, 10_000),
+    default: '32',
+    description:
+      'Bulkhead: most calls in flight to one dependency; up to as many more wait, the rest fail at once.',
+  }),
+  BREAKER_CONSECUTIVE_FAILURES: setting({
+    schema: int(1, 1000),
+    default: '5',
+    description: "A dependency's circuit breaker opens after this many consecutive failed calls.",
+  }),
+  BREAKER_FAILURE_RATIO: setting({
+    schema: z
+      .string()
+      .trim()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')
+      .transform(Number),
+    default: '0.5',
+    description:
+      'The breaker also opens when this share of calls failed over the last 30 s (with at least 10 calls).',
+  }),
+  BREAKER_COOLDOWN_SECONDS: setting({
+    schema: int(1, 3600),
+    default: '30',
+    description: 'How long an open breaker fails fast before it lets one trial call through (half-open).',
+  }),
+  BEACON_URL: setting({
+    schema: url(['http:', 'https:']),
+    default: 'https://api.drand.sh',
+    description:
+      'Base URL of the drand-compatible HTTP randomness beacon relayed by `/v1/beacon` (default: the League of Entropy mainnet).',
+  }),
+  IDEMPOTENCY_TTL_SECONDS: setting({
+    schema: int(60, 604_800),
+    default: '86400',
+    description:
+      'How long the first response to an `Idempotency-Key` is kept and replayed to retries with the same key and body.',
   }),
   SECRET_KEY: setting({
     schema: z.string().min(1),
@@ -259,8 +308,92 @@ export const settings = {
   }),
   OTLP_ENDPOINT: setting({
     schema: url(['http:', 'https:']),
-    description: 'OpenTelemetry OTLP/HTTP endpoint for traces; unset disables tracing.',
-    reserved: true,
+    description:
+      'OpenTelemetry OTLP/HTTP base URL for traces (spans go to `<url>/v1/traces`); unset, with `OTEL_EXPORTER_OTLP_ENDPOINT` also unset, disables tracing.',
+  }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: setting({
+    schema: url(['http:', 'https:']),
+    description:
+      'The standard OpenTelemetry name for `OTLP_ENDPOINT`; `OTLP_ENDPOINT` wins when both are set.',
+  }),
+  OTEL_SERVICE_NAME: setting({
+    schema: z.string().trim().min(1),
+    default: 'reliability-api',
+    description: 'The `service.name` of every span.',
+  }),
+  OTEL_TRACES_SAMPLER: setting({
+    schema: z.enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ]),
+    default: 'parentbased_always_on',
+    description: 'Trace sampler, as in the OpenTelemetry specification.',
+  }),
+  OTEL_TRACES_SAMPLER_ARG: setting({
+    schema: z
+      .string()
+      .trim()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')
+      .transform(Number),
+    default: '1',
+    description: 'Sampling ratio of the `traceidratio` samplers.',
+  }),
+  SLO_TARGET_SUCCESS_RATIO: setting({
+    schema: z
+      .string()
+      .trim()
+      .regex(/^0\.\d+$/, 'must be a ratio between 0 and 1 (exclusive)')
+      .transform(Number),
+    default: '0.999',
+    description:
+      'Availability objective: the share of requests that must not fail with 5xx. `/v1/slo` and the shipped burn-rate alerts derive from it.',
+  }),
+  SLO_TARGET_P99_LATENCY_SECONDS: setting({
+    schema: z
+      .string()
+      .trim()
+      .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+      .transform(Number)
+      .pipe(z.number().positive()),
+    default: '0.25',
+    description: 'Latency objective: the 99th percentile of request duration must stay under this.',
+  }),
+  PROMETHEUS_BASE_URL: setting({
+    schema: url(['http:', 'https:']),
+    defaultDoc: "unset: `/v1/slo` computes from this process's own metrics",
+    description:
+      'Prometheus that scrapes the service; `/v1/slo` reads the shipped recording rules from it, through the resilient client.',
+  }),
+  LOG_FILE_PATH: setting({
+    schema: z.string().trim().min(1),
+    description:
+      "A JSON log file (this service's own output, e.g. redirected stdout) that `/v1/admin/errors` reads besides its in-memory ring.",
+  }),
+  TRIAGE_LLM_PROVIDER: setting({
+    schema: z.enum(['none', 'openai', 'gemini']),
+    default: 'none',
+    description:
+      'LLM that summarizes grouped errors in `/v1/admin/errors/summary`: `openai` (any OpenAI-compatible chat completions API, e.g. Groq, via `TRIAGE_LLM_BASE_URL`) or `gemini`.',
+  }),
+  TRIAGE_LLM_BASE_URL: setting({
+    schema: url(['http:', 'https:']),
+    defaultDoc:
+      '`https://api.openai.com/v1` for openai, `https://generativelanguage.googleapis.com/v1beta` for gemini',
+    description: 'Base URL of the triage LLM API.',
+  }),
+  TRIAGE_LLM_MODEL: setting({
+    schema: z.string().trim().min(1),
+    defaultDoc: '`gpt-4o-mini` for openai, `gemini-2.0-flash` for gemini',
+    description: 'Model name of the triage LLM.',
+  }),
+  TRIAGE_LLM_API_KEY: setting({
+    schema: z.string().trim().min(1),
+    description: 'API key of the triage LLM provider.',
+    secret: true,
   }),
   ANONYMOUS_ACCESS: setting({
     schema: bool,
