@@ -206,6 +206,13 @@ describe.skipIf(!kubectl)('Kubernetes manifests: configuration in sync with the 
     it('the container port and the scrape port equal the ConfigMap PORT', () => {
       expect(checks.ports(objects())).toEqual([]);
     });
+    it('the SLO targets the pods report equal the objectives the shipped rules derive from (the setting defaults)', () => {
+      const data = one(objects(), 'ConfigMap', `${APP}-config`).data!;
+      expect([data.SLO_TARGET_SUCCESS_RATIO, data.SLO_TARGET_P99_LATENCY_SECONDS]).toEqual([
+        settings.SLO_TARGET_SUCCESS_RATIO.default,
+        settings.SLO_TARGET_P99_LATENCY_SECONDS.default,
+      ]);
+    });
     it('nginx accepts every body that BODY_LIMIT_BYTES accepts', () => {
       expect(checks.bodyLimit(objects())).toEqual([]);
     });

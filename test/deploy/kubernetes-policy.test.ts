@@ -81,9 +81,12 @@ const INGRESS_SOURCES: Record<string, string> = {
 const EXTRA_INGRESS_SOURCES: Partial<Record<AppKustomization, Record<string, string>>> = {
   'production-blue-green': { 'argo-rollouts': 'argo-rollouts' },
 };
-/** Where each component may connect to, besides DNS: PostgreSQL, Redis, the OTLP collector. */
+/**
+ * Where each component may connect to, besides DNS: PostgreSQL, Redis, the OTLP collector, Prometheus
+ * (/v1/slo) and HTTPS (the public randomness beacon, the triage LLM).
+ */
 const EGRESS_PORTS: Record<string, number[]> = {
-  api: [5432, 6379, 4317, 4318],
+  api: [5432, 6379, 4317, 4318, 9090, 443],
   migrate: [5432],
   backup: [5432],
 };
@@ -827,7 +830,7 @@ describe.skipIf(!kubectl)('Kubernetes manifests: policy', () => {
     it('the disruption budget keeps a pod serving and never blocks a drain at the minimum scale', () => {
       expect(checks.disruptionBudget(objects())).toEqual([]);
     });
-    it('network policies allow only ingress-nginx and Prometheus in, and only DNS, PostgreSQL, Redis and OTLP out', () => {
+    it('network policies allow only ingress-nginx and Prometheus in, and only DNS, PostgreSQL, Redis, OTLP, Prometheus and HTTPS out', () => {
       expect(checks.networkPolicy(objects(), EXTRA_INGRESS_SOURCES[name])).toEqual([]);
     });
     it('the migration Job is a PreSync hook running `migrate up` with the API configuration', () => {
