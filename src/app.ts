@@ -36,6 +36,7 @@ import redis from './plugins/redis.js';
 import requestContext, { genReqId } from './plugins/request-context.js';
 import './plugins/route-config.js';
 import security from './plugins/security.js';
+import tracing from './plugins/tracing.js';
 
 export interface AppDeps {
   /** Log destination (tests capture lines); defaults to a JSON logger on stdout. */
@@ -83,6 +84,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
 
+  await app.register(tracing, { config }); // first: its hooks wrap every other plugin's
   await app.register(lifecycle);
   await app.register(requestContext);
   await app.register(errorHandler, { exposeInternalErrors: config.ENVIRONMENT === 'development' });

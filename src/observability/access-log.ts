@@ -1,7 +1,8 @@
 // One access line per request, written from Fastify's own log controller when the response has finished:
-// method, route template, status, duration, client IP, and (from the child logger) the request id.
+// method, route template, status, duration, client IP, the request id, and the trace ids when traced.
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import { routeOf } from '../plugins/request-context.js';
+import { traceFields } from './tracing.js';
 
 export class AccessLogController extends LogController {
   /**
@@ -30,8 +31,12 @@ export class AccessLogController extends LogController {
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       ip: request.ip,
     };
+    // Trace ids from the request's own span: this runs once the response is written, outside the
+    // request's context, where the log mixin would find another span or none.
+    const ids = request.traceSpan === undefined ? undefined : traceFields(request.traceSpan);
     // An errored line carries the error, which may hold anything: it goes through the redacting logger.
-    if (error) request.log.error({ ...line, err: error }, 'request errored');
-    else this.#access.info({ request_id: request.id, ...line }, 'request completed');
+    if (error) request.log.error({ ...line, ...ids, err: error }, 'request errored');
+    else if (ids === undefined) this.#access.info({ request_id: request.id, ...line }, 'request completed');
+    else this.#access.info({ request_id: request.id, ...line, ...ids }, 'request completed');
   }
 }

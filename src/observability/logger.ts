@@ -1,7 +1,8 @@
 // Logger options shared by the service and its CLI: pino JSON lines with ISO times, a fixed `service`
-// field and redaction of every credential-bearing field we know of.
+// field, redaction of every credential-bearing field we know of, and trace ids when tracing is on.
 import pino, { type BaseLogger, type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { otlpEndpoint, traceLogMixin } from './tracing.js';
 
 /**
  * Paths censored in every line. pino's wildcards match one level, so the common nestings are listed: a
@@ -35,8 +36,11 @@ export const REDACT_PATHS = [
 /** The logging surface adapters need; both pino and Fastify's logger satisfy it. */
 export type Log = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
-export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>, service: string, version: string) {
-  return {
+export type LoggerConfig = Pick<Config, 'LOG_LEVEL'> &
+  Partial<Pick<Config, 'OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>>;
+
+export function loggerOptions(config: LoggerConfig, service: string, version: string): pino.LoggerOptions {
+  const options = {
     level: config.LOG_LEVEL,
     base: { service, version },
     messageKey: 'msg',
@@ -44,10 +48,13 @@ export function loggerOptions(config: Pick<Config, 'LOG_LEVEL'>, service: string
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     formatters: { level: (label: string) => ({ level: label }) },
   } satisfies pino.LoggerOptions;
+  // `trace_id` and `span_id` of the active span on every line. The mixin runs for each line written, so it
+  // is only there when tracing is on.
+  return otlpEndpoint(config) === undefined ? options : { ...options, mixin: traceLogMixin };
 }
 
 export function createLogger(
-  config: Pick<Config, 'LOG_LEVEL'>,
+  config: LoggerConfig,
   service: string,
   version: string,
   destination?: DestinationStream,

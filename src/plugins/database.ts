@@ -1,5 +1,6 @@
 // Opens the database (PostgreSQL or embedded PGlite) for the app and closes it in onClose, after the
-// HTTP server has stopped and in-flight requests have finished.
+// HTTP server has stopped and in-flight requests have finished. Its query and pool metrics go to the app's
+// registry, whoever opened it.
 import fp from 'fastify-plugin';
 import { createDatabase, describeDatabase, type Database } from '../adapters/postgres/database.js';
 import type { Config } from '../config/schema.js';
@@ -31,12 +32,14 @@ export default fp(
       }));
     app.log.info({ database: describeDatabase(config.DATABASE_URL, config.DATA_DIR) }, 'database opened');
     app.decorate('database', database);
-    if (opts.database === undefined) {
-      app.addHook('onClose', async () => {
-        await database.close();
-        app.log.info('database closed');
-      });
-    }
+    const uninstrument = database.instrument(app.metrics.registry);
+    app.addHook('onClose', async () => {
+      // A database the caller owns outlives this app: it stops reporting into this app's registry.
+      uninstrument();
+      if (opts.database !== undefined) return;
+      await database.close();
+      app.log.info('database closed');
+    });
   },
-  { name: 'database' },
+  { name: 'database', dependencies: ['metrics'] },
 );

@@ -4,13 +4,16 @@
 // each call has a short deadline, no offline queue, and on failure the local limiter decides (or 503 with
 // RATE_LIMIT_FAILURE_MODE=closed); readiness then shows rate limiting "degraded", a metric counts it, and
 // Redis is tried again a second later without a restart.
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { AppError, tooManyRequests } from '../lib/errors.js';
+import { instrumentRedis } from '../adapters/redis/client.js';
 import { cachedChildren } from '../observability/label-cache.js';
+import { TRACER_NAME } from '../observability/tracing.js';
 import { GCRA_LUA, MemoryGcra, gcraParams, type Decision, type RatePolicy } from '../lib/gcra.js';
 
 export type Tier = 'anonymous' | 'user' | 'api_key' | 'admin';
@@ -133,6 +136,9 @@ export default fp(
         retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2_000),
       });
       client.defineCommand('gcra', { numberOfKeys: 1, lua: GCRA_LUA });
+      // Durations only: auto-pipelined commands leave on a later tick, under whichever request started the
+      // batch, so command spans would hang under the wrong request. decide() traces the call instead.
+      instrumentRedis(client, app.metrics.registry, { traced: false });
       client.on('error', () => {
         // counted and logged per failed decision below
       });
@@ -174,14 +180,31 @@ export default fp(
       }
     }
 
-    async function decide(policy: CompiledPolicy, key: string): Promise<Decision | 'store_error'> {
+    const tracer = trace.getTracer(TRACER_NAME);
+    async function decide(
+      policy: CompiledPolicy,
+      key: string,
+      traced: boolean,
+    ): Promise<Decision | 'store_error'> {
       if (redis !== undefined && redis.status === 'ready' && Date.now() >= storeDownUntil) {
+        // A child of the request's span (this runs in its context); only for a traced request.
+        const span = traced
+          ? tracer.startSpan('EVALSHA', {
+              kind: SpanKind.CLIENT,
+              attributes: {
+                'db.system.name': 'redis',
+                'db.operation.name': 'EVALSHA',
+                'db.stored_procedure.name': 'gcra',
+              },
+            })
+          : undefined;
         try {
           const [allowed, remaining, retryUs, resetUs] = await redis.gcra(
             prefix + key,
             policy.intervalUs,
             policy.capacityUs,
           );
+          span?.end();
           return {
             allowed: allowed === 1,
             remaining,
@@ -189,6 +212,8 @@ export default fp(
             resetMs: Math.ceil(resetUs / 1000),
           };
         } catch (error) {
+          span?.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+          span?.end();
           storeFailed(error);
         }
       } else if (redis !== undefined && Date.now() >= storeDownUntil) {
@@ -237,7 +262,9 @@ export default fp(
       };
       // The memory store decides synchronously: no promise on the hot path.
       if (redis === undefined) return apply(local.take(key, policy.intervalUs, policy.capacityUs));
-      decide(policy, key).then(apply, (error: unknown) => done(error as Error));
+      decide(policy, key, request.traceSpan?.isRecording() === true).then(apply, (error: unknown) =>
+        done(error as Error),
+      );
     });
   },
   { name: 'rate-limit', dependencies: ['metrics', 'authentication'] },

@@ -1,5 +1,5 @@
 // Connects to REDIS_URL when it is set. Redis is optional: the app starts and serves without it, and
-// readiness reports it as degraded rather than failing.
+// readiness reports it as degraded rather than failing. Its commands are measured in the app's registry.
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../adapters/redis/client.js';
@@ -16,7 +16,12 @@ export default fp(
       app.decorate('redis', undefined);
       return;
     }
-    const redis = createRedis({ url: opts.url, logger: app.log, connectionName: 'reliability-api' });
+    const redis = createRedis({
+      url: opts.url,
+      logger: app.log,
+      connectionName: 'reliability-api',
+      metrics: app.metrics.registry,
+    });
     app.decorate('redis', redis);
     // Connect in the background: a Redis outage at start-up must not delay or fail the start.
     redis.connect().catch(() => {
@@ -28,5 +33,5 @@ export default fp(
       else redis.disconnect(false);
     });
   },
-  { name: 'redis' },
+  { name: 'redis', dependencies: ['metrics'] },
 );

@@ -1,10 +1,22 @@
 // One Database interface over two engines: PostgreSQL through a `pg` pool, or embedded PGlite (file-backed
-// under DATA_DIR, or in memory for `pglite://memory`). Everything above this file speaks Kysely.
+// under DATA_DIR, or in memory for `pglite://memory`). Everything above this file speaks Kysely. Every
+// query gets a client span (inside a trace) and, once instrument() is called, a duration metric.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, PostgresDialect, sql, type PostgresPool } from 'kysely';
+import { SpanKind, SpanStatusCode, context, trace, type Attributes } from '@opentelemetry/api';
+import {
+  Kysely,
+  PostgresDialect,
+  sql,
+  type PostgresCursor,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
+} from 'kysely';
 import pg from 'pg';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Log } from '../../observability/logger.js';
+import { TRACER_NAME } from '../../observability/tracing.js';
 import { PGlitePool } from './pglite-pool.js';
 import type { DatabaseSchema } from './schema.js';
 
@@ -30,7 +42,159 @@ export interface Database {
   /** Round-trips `select 1`; resolves with the latency in milliseconds. */
   ping(): Promise<number>;
   poolStats(): PoolStats;
+  /**
+   * Registers `db_query_duration_seconds{operation}` and `db_pool_connections{state}` in `registry` and
+   * records every query of this database in it (whichever app sent it) until the returned function is
+   * called. Optional: the CLI and tests use a database without metrics.
+   */
+  instrument(registry: Registry): () => void;
   close(): Promise<void>;
+}
+
+// From 1 ms (an indexed read on a warm pool) to 5 s (the default statement timeout).
+export const DB_QUERY_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+const OPERATIONS = ['select', 'insert', 'update', 'delete', 'other'] as const;
+type Operation = (typeof OPERATIONS)[number];
+type QueryObserver = (operation: Operation, seconds: number) => void;
+
+// A statement's first word: bounded (a keyword, at most 16 letters) so it can name spans.
+const VERB = /^\s*([A-Za-z]{1,16})\b/;
+const IDENTIFIER = String.raw`((?:"[^"]+"|\w+)(?:\.(?:"[^"]+"|\w+))?)`;
+// Targets that are unambiguous in the SQL text: the one table a write names, or a select's only FROM.
+const TARGET: Record<string, RegExp> = {
+  INSERT: new RegExp(String.raw`^\s*insert\s+into\s+${IDENTIFIER}`, 'i'),
+  UPDATE: new RegExp(String.raw`^\s*update\s+${IDENTIFIER}`, 'i'),
+  DELETE: new RegExp(String.raw`^\s*delete\s+from\s+${IDENTIFIER}`, 'i'),
+  SELECT: new RegExp(String.raw`\bfrom\s+${IDENTIFIER}`, 'i'),
+};
+
+function operationOf(verb: string | undefined): Operation {
+  const lower = verb?.toLowerCase();
+  return lower === 'select' || lower === 'insert' || lower === 'update' || lower === 'delete'
+    ? lower
+    : 'other';
+}
+
+function targetOf(verb: string, text: string): string | undefined {
+  const pattern = TARGET[verb];
+  if (pattern === undefined) return undefined;
+  // A select with subqueries or several FROMs has no single table to name.
+  if (verb === 'SELECT' && text.search(/\bfrom\b[\s\S]*\bfrom\b/i) !== -1) return undefined;
+  return pattern.exec(text)?.[1]?.replaceAll('"', '');
+}
+
+/**
+ * Wraps the pool Kysely drives, the one seam both engines share. Each query gets a client span started in
+ * the caller's context (Kysely awaits connect() and query() in the caller's async chain, so the parent is
+ * right) and ended when the result is in, errors recorded as they happen; Kysely's `log` option would
+ * report the same queries only after the fact, and only with logging switched on. The first query after a
+ * checkout also counts the wait for that connection: it is what the caller waited for.
+ *
+ * Queries outside any trace (start-up, the revocation catch-up every 500 ms) are measured but start no
+ * trace of their own: otherwise they would be a root trace twice a second.
+ */
+function instrumentPool(pool: PostgresPool, observers: Set<QueryObserver>, base: Attributes): PostgresPool {
+  const wrapped = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
+  const checkedOutAt = new WeakMap<PostgresPoolClient, number>();
+
+  async function run<R>(
+    client: PostgresPoolClient,
+    started: number,
+    text: string,
+    parameters: ReadonlyArray<unknown>,
+  ): Promise<PostgresQueryResult<R>> {
+    const verb = VERB.exec(text)?.[1]?.toUpperCase();
+    const parent = trace.getSpan(context.active());
+    let span;
+    if (parent !== undefined) {
+      const table = verb === undefined ? undefined : targetOf(verb, text);
+      // The parameterized SQL only: parameter values (passwords, tokens, user data) never reach a span.
+      const attributes: Attributes = { ...base, 'db.query.text': text };
+      if (verb !== undefined) attributes['db.operation.name'] = verb;
+      if (table !== undefined) attributes['db.collection.name'] = table;
+      const name = verb === undefined ? 'db.query' : table === undefined ? verb : `${verb} ${table}`;
+      span = trace
+        .getTracer(TRACER_NAME)
+        .startSpan(name, { kind: SpanKind.CLIENT, attributes, startTime: performance.timeOrigin + started });
+    }
+    try {
+      return await client.query<R>(text, parameters);
+    } catch (error) {
+      if (span !== undefined) {
+        const code = (error as { code?: unknown }).code;
+        span.recordException(error as Error);
+        span.setAttribute('error.type', typeof code === 'string' ? code : 'error');
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      }
+      throw error;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      const operation = operationOf(verb);
+      for (const observe of observers) observe(operation, seconds);
+      span?.end();
+    }
+  }
+
+  function wrap(client: PostgresPoolClient): PostgresPoolClient {
+    let traced = wrapped.get(client);
+    if (traced === undefined) {
+      const self: PostgresPoolClient = {
+        query(textOrCursor: string | PostgresCursor<unknown>, parameters?: ReadonlyArray<unknown>) {
+          // Cursors (Kysely's stream()) pass through untraced: a span would end before the rows are read.
+          if (typeof textOrCursor !== 'string') return client.query(textOrCursor);
+          const started = checkedOutAt.get(self) ?? performance.now();
+          checkedOutAt.delete(self);
+          return run(client, started, textOrCursor, parameters ?? []);
+        },
+        release: () => client.release(),
+      } as PostgresPoolClient;
+      traced = self;
+      // The same wrapper for the same client: Kysely keys its connection objects by client identity.
+      wrapped.set(client, traced);
+    }
+    return traced;
+  }
+
+  return {
+    async connect() {
+      const started = performance.now();
+      const traced = wrap(await pool.connect());
+      checkedOutAt.set(traced, started);
+      return traced;
+    },
+    end: () => pool.end(),
+  };
+}
+
+function instrumentWith(
+  registry: Registry,
+  observers: Set<QueryObserver>,
+  poolStats: () => PoolStats,
+): () => void {
+  const duration = new Histogram({
+    name: 'db_query_duration_seconds',
+    help: 'Time of one database query until its result, by operation (select, insert, update, delete, other); the first query of a checkout includes the wait for its connection.',
+    labelNames: ['operation'],
+    buckets: DB_QUERY_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'Database connections by state: idle, in_use, and waiting (callers queued for a connection).',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const stats = poolStats();
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'in_use' }, stats.total - stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+    },
+  });
+  const children = new Map(OPERATIONS.map((operation) => [operation, duration.labels({ operation })]));
+  const observer: QueryObserver = (operation, seconds) => children.get(operation)!.observe(seconds);
+  observers.add(observer);
+  return () => observers.delete(observer);
 }
 
 /** Where an embedded database lives: `memory` or a directory. */
@@ -47,13 +211,13 @@ export function describeDatabase(url: string | undefined, dataDir: string): stri
   return `postgres://${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
 }
 
-async function openPglite(location: string): Promise<{ pool: PGlitePool }> {
+async function openPglite(location: string): Promise<PGlitePool> {
   // Imported lazily: the WASM build costs start-up time and memory that a PostgreSQL deployment never needs.
   const { PGlite } = await import('@electric-sql/pglite');
   if (location !== 'memory') mkdirSync(location, { recursive: true });
   const pglite = location === 'memory' ? new PGlite() : new PGlite(location);
   await pglite.waitReady;
-  return { pool: new PGlitePool(pglite) };
+  return new PGlitePool(pglite);
 }
 
 function openPostgres(options: DatabaseOptions): pg.Pool {
@@ -75,15 +239,24 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   const embedded = options.url === undefined || options.url.startsWith('pglite:');
   let pool: PostgresPool;
   let poolStats: () => PoolStats;
+  const attributes: Attributes = { 'db.system.name': 'postgresql' };
   if (embedded) {
-    ({ pool } = await openPglite(pgliteLocation(options.url, options.dataDir)));
-    poolStats = () => ({ total: 1, idle: 1, waiting: 0 });
+    const pglite = await openPglite(pgliteLocation(options.url, options.dataDir));
+    pool = pglite;
+    poolStats = () => ({ total: 1, idle: 1 - pglite.inUse, waiting: pglite.waiting });
   } else {
     const pgPool = openPostgres(options);
     pool = pgPool;
     poolStats = () => ({ total: pgPool.totalCount, idle: pgPool.idleCount, waiting: pgPool.waitingCount });
+    const url = new URL(options.url!);
+    attributes['server.address'] = url.hostname;
+    attributes['server.port'] = Number(url.port || 5432);
+    attributes['db.namespace'] = decodeURIComponent(url.pathname.slice(1));
   }
-  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  const observers = new Set<QueryObserver>();
+  const db = new Kysely<DatabaseSchema>({
+    dialect: new PostgresDialect({ pool: instrumentPool(pool, observers, attributes) }),
+  });
   let closed = false;
   return {
     kind: embedded ? 'pglite' : 'postgres',
@@ -94,6 +267,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       return performance.now() - started;
     },
     poolStats,
+    instrument: (registry) => instrumentWith(registry, observers, poolStats),
     async close() {
       if (closed) return;
       closed = true;

@@ -19,8 +19,19 @@ function commandOf(sql: string): Command {
 export class PGlitePool implements PostgresPool {
   #tail: Promise<void> = Promise.resolve();
   #ended = false;
+  #inUse = 0;
+  #waiting = 0;
 
   constructor(private readonly pglite: PGlite) {}
+
+  /** The session's state as pg.Pool reports its own: held (0 or 1) and callers queued behind it. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
+  get waiting(): number {
+    return this.#waiting;
+  }
 
   async connect(): Promise<PostgresPoolClient> {
     if (this.#ended) throw new Error('PGlite pool has ended');
@@ -28,8 +39,18 @@ export class PGlitePool implements PostgresPool {
     const turn = new Promise<void>((resolve) => (release = resolve));
     const previous = this.#tail;
     this.#tail = previous.then(() => turn);
-    await previous;
+    this.#waiting++;
+    try {
+      await previous;
+    } finally {
+      this.#waiting--;
+    }
+    this.#inUse = 1;
     const pglite = this.pglite;
+    const handBack = () => {
+      this.#inUse = 0;
+      release();
+    };
     let released = false;
     const client = {
       async query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
@@ -43,7 +64,7 @@ export class PGlitePool implements PostgresPool {
       release(): void {
         if (released) return;
         released = true;
-        release();
+        handBack();
       },
     };
     return client as PostgresPoolClient;
