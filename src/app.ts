@@ -15,11 +15,13 @@ import { seedDemoUser } from './modules/users/seed.js';
 import type { Config } from './config/schema.js';
 import { buildInfo } from './lib/build-info.js';
 import randomRoutes from './modules/random/routes.js';
+import { beaconRoutes } from './modules/beacon/routes.js';
 import { AccessLogController } from './observability/access-log.js';
 import { createLogger } from './observability/logger.js';
 import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
+import { breakerRoutes } from './modules/admin/breakers.js';
 import { authRoutes, jwksRoute } from './modules/auth/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 import authentication from './plugins/authentication.js';
@@ -32,6 +34,7 @@ import health from './plugins/health.js';
 import lifecycle from './plugins/lifecycle.js';
 import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
+import outbound from './plugins/outbound.js';
 import redis from './plugins/redis.js';
 import requestContext, { genReqId } from './plugins/request-context.js';
 import './plugins/route-config.js';
@@ -96,6 +99,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   });
   await app.register(database, { config, database: deps.database });
   await app.register(redis, { url: config.REDIS_URL });
+  await app.register(outbound, { config });
   await app.register(formbody); // OAuth2 password-grant clients log in form-encoded
   await app.register(loadShedding, { config });
   await app.register(authentication, { config, now: deps.now });
@@ -105,10 +109,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(health, { commit: config.APP_COMMIT });
   await app.register(jwksRoute);
   await app.register(randomRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS });
+  await app.register(beaconRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS, config });
   await app.register(authRoutes, { prefix: '/v1' });
   await app.register(userRoutes, { prefix: '/v1' });
   await app.register(apiKeyRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
+  await app.register(breakerRoutes, { prefix: '/v1' });
   return app;
 }
 

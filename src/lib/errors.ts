@@ -22,7 +22,10 @@ export const PROBLEM_TYPES = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   conflict: 'Conflict',
+  'idempotency-key-in-use': 'Idempotency-Key in use',
+  'idempotency-key-reused': 'Idempotency-Key reused',
   'too-many-requests': 'Too Many Requests',
+  'bad-gateway': 'Bad Gateway',
   'service-unavailable': 'Service Unavailable',
   'fault-injected': 'Injected fault',
   'internal-error': 'Internal Server Error',
@@ -103,6 +106,25 @@ export const tooManyRequests = (detail: string, retryAfterSeconds: number): AppE
   new AppError(429, 'APP_TOO_MANY_REQUESTS', 'too-many-requests', detail, {
     'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
   });
+
+/** 409: the first request with this Idempotency-Key is still running; the client retries shortly. */
+export const idempotencyKeyInUse = (): AppError =>
+  new AppError(
+    409,
+    'APP_IDEMPOTENCY_KEY_IN_USE',
+    'idempotency-key-in-use',
+    'a request with this Idempotency-Key is still being processed; retry shortly',
+    { 'retry-after': '1' },
+  );
+
+/** 422: the Idempotency-Key was used before for a different request (another body, route or method). */
+export const idempotencyKeyReused = (): AppError =>
+  new AppError(
+    422,
+    'APP_IDEMPOTENCY_KEY_REUSED',
+    'idempotency-key-reused',
+    'this Idempotency-Key was already used for a different request',
+  );
 
 /** Maps a status code and an error code to the problem slug shown to clients. */
 export function slugFor(statusCode: number, code: string | undefined): ProblemSlug {
