@@ -31,6 +31,7 @@ import database from './plugins/database.js';
 import errorHandler from './plugins/error-handler.js';
 import faultInjection from './plugins/fault-injection.js';
 import health from './plugins/health.js';
+import idempotency from './plugins/idempotency.js';
 import lifecycle from './plugins/lifecycle.js';
 import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
@@ -104,6 +105,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(loadShedding, { config });
   await app.register(authentication, { config, now: deps.now });
   await app.register(rateLimit, { config });
+  await app.register(idempotency, { ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS });
   await app.register(openapi);
   if (config.FAULT_INJECTION_ENABLED) await app.register(faultInjection);
   await app.register(health, { commit: config.APP_COMMIT });

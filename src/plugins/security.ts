@@ -40,7 +40,13 @@ export default fp(
       await app.register(cors, {
         origin: any ? '*' : [...opts.corsAllowOrigins],
         methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-        exposedHeaders: ['x-request-id', 'retry-after', 'ratelimit', 'ratelimit-policy'],
+        exposedHeaders: [
+          'x-request-id',
+          'retry-after',
+          'ratelimit',
+          'ratelimit-policy',
+          'idempotent-replayed',
+        ],
         maxAge: 600,
       });
     }

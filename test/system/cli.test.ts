@@ -96,7 +96,7 @@ describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
 
     const down = await runToEnd(['migrate', 'down', '--all'], env);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stdout).toMatch(/^reverted: 0002_identity, 0001_users$/m);
+    expect(down.stdout).toMatch(/^reverted: 0003_idempotency_keys, 0002_identity, 0001_users$/m);
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {

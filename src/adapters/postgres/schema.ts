@@ -55,10 +55,24 @@ export interface AuditEventsTable {
   details: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
+/** One Idempotency-Key per caller: in progress while `status` is null, then the answer to replay. */
+export interface IdempotencyKeysTable {
+  scope: string;
+  key_hash: string;
+  fingerprint: string;
+  lock_id: string | null;
+  status: number | null;
+  headers: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
+  body: ColumnType<Uint8Array | null, Buffer | null | undefined, Buffer | null>;
+  created_at: ColumnType<Date, never, never>;
+  expires_at: Date;
+}
+
 export interface DatabaseSchema {
   users: UsersTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

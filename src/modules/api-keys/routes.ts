@@ -26,7 +26,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api-keys',
     {
-      config: session,
+      config: { ...session, idempotency: true },
       schema: {
         tags,
         summary: 'Create an API key (shown once)',

@@ -13,7 +13,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/users',
     {
-      config: admin,
+      config: { ...admin, idempotency: true },
       schema: {
         tags,
         summary: 'Create a user (admin)',
