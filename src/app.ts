@@ -22,6 +22,7 @@ import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { breakerRoutes } from './modules/admin/breakers.js';
+import { sloRoutes } from './modules/slo/routes.js';
 import { authRoutes, jwksRoute } from './modules/auth/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 import authentication from './plugins/authentication.js';
@@ -117,6 +118,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(apiKeyRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
   await app.register(breakerRoutes, { prefix: '/v1' });
+  await app.register(sloRoutes, { config });
   return app;
 }
 
