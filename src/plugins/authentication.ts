@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import { sql } from 'kysely';
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { forbidden, unauthorized } from '../lib/errors.js';
+import { forbidden, unauthorized, type AppError } from '../lib/errors.js';
 import { ApiKeyService } from '../modules/api-keys/service.js';
 import { LoginLimiter } from '../modules/auth/login-limiter.js';
 import { PasswordHasher } from '../modules/auth/passwords.js';
@@ -20,6 +20,7 @@ import { RevocationRegistry } from '../modules/auth/revocations.js';
 import { AuthService } from '../modules/auth/service.js';
 import { InvalidTokenError, TokenService } from '../modules/auth/tokens.js';
 import { UserService } from '../modules/users/service.js';
+import { authEventCounter } from '../observability/auth-metrics.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -90,6 +91,7 @@ export default fp(
   async (app, opts: { config: IdentityConfig; now?: () => Date }) => {
     const { config } = opts;
     const db = app.database.db;
+    const countEvent = authEventCounter(app.metrics.registry);
     const accessTtlSeconds = config.ACCESS_TOKEN_EXPIRE_MINUTES * 60;
     const tokens = await TokenService.create({
       issuer: config.JWT_ISSUER,
@@ -125,11 +127,17 @@ export default fp(
       passwordPolicy: { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH },
       refreshTtlSeconds: config.REFRESH_TOKEN_EXPIRE_DAYS * 86_400,
       allowSignup: config.ALLOW_SIGNUP,
+      countEvent,
       now: opts.now,
     });
-    const apiKeys = new ApiKeyService(db, revocations);
+    const apiKeys = new ApiKeyService(db, revocations, countEvent);
     app.decorate('identity', { auth, users: new UserService(db, revocations), apiKeys, tokens, revocations });
     app.decorateRequest('principal', null);
+
+    function rejected(reason: string): AppError {
+      countEvent('token_rejected');
+      return unauthorized(reason);
+    }
 
     async function authenticate(credential: string): Promise<Principal> {
       if (ApiKeyService.looksLikeKey(credential)) return apiKeys.authenticate(credential);
@@ -137,11 +145,11 @@ export default fp(
       try {
         claims = await tokens.verifyAccess(credential);
       } catch (error) {
-        if (error instanceof InvalidTokenError) throw unauthorized(error.message);
+        if (error instanceof InvalidTokenError) throw rejected(error.message);
         throw error;
       }
-      if (revocations.isSessionRevoked(claims.sid)) throw unauthorized('session revoked');
-      if (revocations.isUserDisabled(claims.sub)) throw unauthorized('user disabled');
+      if (revocations.isSessionRevoked(claims.sid)) throw rejected('session revoked');
+      if (revocations.isUserDisabled(claims.sub)) throw rejected('user disabled');
       return {
         kind: 'user',
         userId: claims.sub,
@@ -169,6 +177,7 @@ export default fp(
       try {
         credential = credentialOf(request);
       } catch (error) {
+        countEvent('token_rejected'); // an Authorization header that is not "Bearer <token>"
         return done(error as Error);
       }
       if (credential === undefined) {
@@ -214,7 +223,7 @@ export default fp(
       await revocations.stop();
     });
   },
-  { name: 'authentication', dependencies: ['database', 'redis'] },
+  { name: 'authentication', dependencies: ['metrics', 'database', 'redis'] },
 );
 
 declare module 'fastify' {

@@ -1,6 +1,6 @@
-// Prometheus metrics: request count and latency by method, route template and status code, plus the
-// default process and Node.js metrics. Served at /metrics on the API port, or on METRICS_PORT when set.
-// Each app owns its registry, so two instances in one process never share series.
+// Prometheus metrics: request count and latency by method, route template and status code, requests in
+// flight, and the default process and Node.js metrics. Served at /metrics on the API port, or on
+// METRICS_PORT when set. Each app owns its registry, so two instances in one process never share series.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fp from 'fastify-plugin';
@@ -46,6 +46,21 @@ export default fp(
       labelNames: ['method', 'route', 'status_code'],
       buckets: HTTP_DURATION_BUCKETS,
       registers: [registry],
+    });
+
+    // No labels: one add per request. Counted on the raw response's 'close', which Node emits exactly once
+    // whether the response finished or the client went away first; onResponse alone would leak on aborts
+    // (it needs 'finish'), and onRequestAbort misses clients that leave after their body was read.
+    const inFlight = new Gauge({
+      name: 'http_requests_in_flight',
+      help: 'Requests received and not yet answered or abandoned; a scrape on the API port counts itself.',
+      registers: [registry],
+    });
+    const requestClosed = () => inFlight.dec();
+    app.addHook('onRequest', (_request, reply, done) => {
+      inFlight.inc();
+      reply.raw.on('close', requestClosed);
+      done();
     });
 
     const childrenOf = cachedChildren((method, route, status) => {

@@ -483,7 +483,7 @@ describe('monitoring kit: configuration', () => {
       expect(checks.dashboard(dashboard, provisionedUid()), file).toEqual([]);
   });
 
-  it('when the golden-signals dashboard is read, then it shows the four signals, the protections and the SLO', () => {
+  it('when the golden-signals dashboard is read, then it shows the four signals, the protections, the dependencies, authentication and the SLO', () => {
     const { dashboard } = loadDashboards().find((d) => d.file.endsWith('golden-signals.json'))!;
     const exprs = dashboardQueries(dashboard)
       .map((q) => q.expr)
@@ -500,8 +500,15 @@ describe('monitoring kit: configuration', () => {
       'http_requests_in_flight',
       'load_shed_total',
       'circuit_breaker_state',
+      'circuit_breaker_transitions_total',
       'rate_limit_decisions_total',
-      'db_pool_',
+      'outbound_requests_total',
+      'outbound_request_duration_seconds_bucket',
+      'db_pool_connections{',
+      'db_query_duration_seconds_bucket',
+      'redis_command_duration_seconds_bucket',
+      'auth_events_total',
+      'random_values_generated_total',
       'slo:error_budget_burn_rate:',
       'slo:error_budget_remaining:ratio_30d',
     ]) {

@@ -78,10 +78,11 @@ export interface ToolResult {
 export function run(
   tool: Tool,
   args: readonly string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; input?: string } = {},
 ): ToolResult {
   const result = spawnSync(tool.command, [...args], {
     cwd: options.cwd ?? REPO_ROOT,
+    input: options.input,
     encoding: 'utf8',
     timeout: options.timeoutMs ?? TOOL_TIMEOUT_MS,
     killSignal: 'SIGKILL',
@@ -104,6 +105,19 @@ export const checkPrometheusConfig = (file: string) =>
   failures('promtool check config', run(PROMTOOL, ['check', 'config', file]));
 export const checkAlertmanagerConfig = (file: string) =>
   failures('amtool check-config', run(AMTOOL, ['check-config', file]));
+
+/**
+ * `promtool check metrics` on a /metrics exposition (read from stdin): one line per lint finding, as
+ * promtool prints them (`<metric> <problem>`); none when the exposition is clean. A parse error, which
+ * stops the lint, is reported whole.
+ */
+export function lintMetrics(exposition: string): string[] {
+  const result = run(PROMTOOL, ['check', 'metrics'], { input: exposition });
+  if (result.status === 0) return [];
+  const lines = result.output.split('\n').filter((line) => line.trim() !== '');
+  // Exit 3 is promtool's "lint problems found"; any other failure (1: unreadable input) is kept whole.
+  return result.status === 3 && lines.length > 0 ? lines : failures('promtool check metrics', result);
+}
 
 /** The receiver Alertmanager's routing tree picks for an alert with these labels. */
 export function alertmanagerReceiver(file: string, labels: Record<string, string>): string {

@@ -5,7 +5,14 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { DatabaseSchema } from '../../adapters/postgres/schema.js';
-import { InvalidParametersError, forbidden, notFound, unauthorized } from '../../lib/errors.js';
+import {
+  InvalidParametersError,
+  forbidden,
+  notFound,
+  unauthorized,
+  type AppError,
+} from '../../lib/errors.js';
+import type { CountAuthEvent } from '../../observability/auth-metrics.js';
 import * as audit from '../audit/repository.js';
 import { ROLE_SCOPES, SCOPES, type Principal, type RequestContext, type Scope } from '../auth/principal.js';
 import type { RevocationRegistry } from '../auth/revocations.js';
@@ -31,6 +38,7 @@ export class ApiKeyService {
   constructor(
     private readonly db: Kysely<DatabaseSchema>,
     private readonly revocations: RevocationRegistry,
+    private readonly countEvent: CountAuthEvent,
   ) {
     revocations.onRevocation((message) => {
       if (message.kind !== 'api_key' && message.kind !== 'user_disabled') return;
@@ -78,6 +86,7 @@ export class ApiKeyService {
       api_key_id: created.id,
       scopes: wanted,
     });
+    this.countEvent('api_key_created');
     return { ...created, key };
   }
 
@@ -94,8 +103,15 @@ export class ApiKeyService {
     }
     const revoked = await keys.revoke(this.db, { id });
     await this.revocations.announce({ kind: 'api_key', ids: [id] });
-    if (revoked.length > 0)
+    if (revoked.length > 0) {
       await audit.record(this.db, 'api_key_revoked', ctx, key.user_id, { api_key_id: id });
+      this.countEvent('api_key_revoked');
+    }
+  }
+
+  #refused(reason: string): AppError {
+    this.countEvent('api_key_auth_failed');
+    return unauthorized(reason);
   }
 
   /** The principal behind a presented key, or a 401. */
@@ -104,14 +120,14 @@ export class ApiKeyService {
     let key = this.#cache.get(hash);
     if (key === undefined) {
       key = await keys.findByHash(this.db, hash);
-      if (key === undefined) throw unauthorized('unknown API key');
+      if (key === undefined) throw this.#refused('unknown API key');
       this.#cache.set(hash, key);
     }
-    if (key.revoked_at !== null) throw unauthorized('API key revoked');
+    if (key.revoked_at !== null) throw this.#refused('API key revoked');
     if (key.expires_at !== null && key.expires_at.getTime() <= Date.now())
-      throw unauthorized('API key expired');
+      throw this.#refused('API key expired');
     if (key.owner_disabled || this.revocations.isUserDisabled(key.user_id))
-      throw unauthorized('API key owner disabled');
+      throw this.#refused('API key owner disabled');
     const ownerScopes = ROLE_SCOPES[key.owner_role];
     return {
       kind: 'api_key',

@@ -8,6 +8,7 @@ import {
   tooManyRequests,
   unauthorized,
 } from '../../lib/errors.js';
+import type { CountAuthEvent } from '../../observability/auth-metrics.js';
 import * as audit from '../audit/repository.js';
 import * as users from '../users/repository.js';
 import type { LoginLimiter } from './login-limiter.js';
@@ -34,6 +35,8 @@ export interface AuthServiceOptions {
   passwordPolicy: PasswordPolicy;
   refreshTtlSeconds: number;
   allowSignup: boolean;
+  /** auth_events_total */
+  countEvent: CountAuthEvent;
   now?: () => Date;
 }
 
@@ -78,7 +81,10 @@ export class AuthService {
     const { db, limiter } = this.o;
     const ip = ctx.ip ?? 'unknown';
     const wait = await limiter.retryAfterSeconds(username, ip);
-    if (wait > 0) throw tooManyRequests('too many failed logins; try again later', wait);
+    if (wait > 0) {
+      this.o.countEvent('login_locked');
+      throw tooManyRequests('too many failed logins; try again later', wait);
+    }
 
     const user = await users.findByUsername(db, username);
     const valid = await this.o.hasher.verify(user?.password_hash ?? (await this.dummyHash()), password);
@@ -89,6 +95,7 @@ export class AuthService {
         username: username.slice(0, 64),
         reason,
       });
+      this.o.countEvent('login_failed');
       throw unauthorized(BAD_CREDENTIALS, false);
     }
     await limiter.recordSuccess(username, ip);
@@ -97,18 +104,23 @@ export class AuthService {
     }
     const pair = await this.issue(user.id, user.role);
     await audit.record(db, 'login_succeeded', { ...ctx, actorId: user.id }, user.id);
+    this.o.countEvent('login_succeeded');
     return pair;
   }
 
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
     const { db, revocations } = this.o;
+    const rejected = (reason: string) => {
+      this.o.countEvent('refresh_rejected');
+      return unauthorized(reason);
+    };
     const state = await sessions.findRefreshToken(db, sha256(refreshToken));
-    if (state === undefined) throw unauthorized('invalid refresh token');
-    if (state.session_revoked_at !== null) throw unauthorized('session revoked');
-    if (state.expires_at.getTime() <= this.now().getTime()) throw unauthorized('refresh token expired');
+    if (state === undefined) throw rejected('invalid refresh token');
+    if (state.session_revoked_at !== null) throw rejected('session revoked');
+    if (state.expires_at.getTime() <= this.now().getTime()) throw rejected('refresh token expired');
 
     const user = await users.findById(db, state.user_id);
-    if (user === undefined || user.disabled) throw unauthorized('user disabled');
+    if (user === undefined || user.disabled) throw rejected('user disabled');
 
     const rotated =
       state.rotated_at === null &&
@@ -124,8 +136,10 @@ export class AuthService {
       await audit.record(db, 'refresh_reuse_detected', { ...ctx, actorId: null }, user.id, {
         session_id: state.session_id,
       });
+      this.o.countEvent('refresh_reuse_detected');
       throw unauthorized('refresh token reuse detected; the session is revoked');
     }
+    this.o.countEvent('token_refreshed');
     return rotated;
   }
 
@@ -140,6 +154,7 @@ export class AuthService {
     for (const sessionId of new Set(sessionIds)) await sessions.revokeSessions(db, { sessionId }, 'logout');
     await revocations.announce({ kind: 'session', ids: [...new Set(sessionIds)] });
     await audit.record(db, 'logout', ctx, principal.userId);
+    this.o.countEvent('logout');
   }
 
   async changePassword(ctx: RequestContext, current: string, next: string): Promise<void> {
@@ -160,6 +175,7 @@ export class AuthService {
     );
     await revocations.announce({ kind: 'session', ids: revoked });
     await audit.record(db, 'password_changed', ctx, user.id, { sessions_revoked: revoked.length });
+    this.o.countEvent('password_changed');
   }
 
   requireAcceptable(password: string, username: string, field: string): void {

@@ -3,6 +3,7 @@
 // is not random).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { withProblems } from '../../plugins/error-handler.js';
+import { generatedCounters } from './metrics.js';
 import * as S from './schemas.js';
 import * as random from './service.js';
 
@@ -17,6 +18,7 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
   });
 
   const tags = ['random'];
+  const generated = generatedCounters(app.metrics.registry);
 
   app.get(
     '/random',
@@ -28,7 +30,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.SingleReply }),
       },
     },
-    async (request) => random.single(request.query.min, request.query.max),
+    async (request) => {
+      const answer = random.single(request.query.min, request.query.max);
+      generated.integer.inc(1);
+      return answer;
+    },
   );
 
   app.get(
@@ -41,7 +47,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.IntegersReply }),
       },
     },
-    async (request) => random.integers(request.query),
+    async (request) => {
+      const answer = random.integers(request.query);
+      generated.integer.inc(answer.count);
+      return answer;
+    },
   );
 
   app.get(
@@ -54,7 +64,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.SequenceReply }),
       },
     },
-    async (request) => random.sequence(request.query.min, request.query.max),
+    async (request) => {
+      const answer = random.sequence(request.query.min, request.query.max);
+      generated.sequence.inc(answer.data.length);
+      return answer;
+    },
   );
 
   app.get(
@@ -67,7 +81,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.DecimalsReply }),
       },
     },
-    async (request) => random.decimals(request.query.count, request.query.places),
+    async (request) => {
+      const answer = random.decimals(request.query.count, request.query.places);
+      generated.decimal.inc(answer.count);
+      return answer;
+    },
   );
 
   app.get(
@@ -80,8 +98,12 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.GaussiansReply }),
       },
     },
-    async (request) =>
-      random.gaussians(request.query.count, request.query.mean, request.query.stddev, request.query.places),
+    async (request) => {
+      const { count, mean, stddev, places } = request.query;
+      const answer = random.gaussians(count, mean, stddev, places);
+      generated.gaussian.inc(answer.count);
+      return answer;
+    },
   );
 
   app.get(
@@ -94,7 +116,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.StringsReply }),
       },
     },
-    async (request) => random.strings(request.query),
+    async (request) => {
+      const answer = random.strings(request.query);
+      generated.string.inc(answer.count);
+      return answer;
+    },
   );
 
   app.get(
@@ -107,7 +133,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.UuidsReply }),
       },
     },
-    async (request) => random.uuids(request.query.count, request.query.version),
+    async (request) => {
+      const answer = random.uuids(request.query.count, request.query.version);
+      generated.uuid.inc(answer.count);
+      return answer;
+    },
   );
 
   app.get(
@@ -120,7 +150,11 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
         response: withProblems({ 200: S.BytesReply }),
       },
     },
-    async (request) => random.bytes(request.query.size, request.query.format),
+    async (request) => {
+      const answer = random.bytes(request.query.size, request.query.format);
+      generated.byte.inc(answer.size);
+      return answer;
+    },
   );
 };
 
