@@ -22,6 +22,7 @@ import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { breakerRoutes } from './modules/admin/breakers.js';
+import { triageRoutes } from './modules/triage/routes.js';
 import { sloRoutes } from './modules/slo/routes.js';
 import { authRoutes, jwksRoute } from './modules/auth/routes.js';
 import { userRoutes } from './modules/users/routes.js';
@@ -30,6 +31,7 @@ import loadShedding from './plugins/load-shedding.js';
 import rateLimit from './plugins/rate-limit.js';
 import database from './plugins/database.js';
 import errorHandler from './plugins/error-handler.js';
+import errorTracking from './plugins/error-tracking.js';
 import faultInjection from './plugins/fault-injection.js';
 import health from './plugins/health.js';
 import idempotency from './plugins/idempotency.js';
@@ -93,6 +95,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(lifecycle);
   await app.register(requestContext);
   await app.register(errorHandler, { exposeInternalErrors: config.ENVIRONMENT === 'development' });
+  await app.register(errorTracking);
   await app.register(security, { corsAllowOrigins: config.CORS_ALLOW_ORIGINS });
   await app.register(metrics, {
     metricsPort: config.METRICS_PORT,
@@ -118,6 +121,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(apiKeyRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
   await app.register(breakerRoutes, { prefix: '/v1' });
+  await app.register(triageRoutes, { prefix: '/v1', config });
   await app.register(sloRoutes, { config });
   return app;
 }

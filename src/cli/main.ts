@@ -8,6 +8,7 @@ import { BackupUsageError, parseBackupArgs, runBackupCommand, type BackupCommand
 import { createUserCommand } from './create-user.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
+import { TriageFileError, TriageUsageError, triageCommand } from './triage.js';
 
 const USAGE = `usage: reliability-api <command>
 
@@ -22,6 +23,9 @@ commands:
                                      (default DATABASE_URL; --force replaces the objects in the backup)
   create-user --username NAME --role admin|user
                                      create a user; the password is read from stdin or a prompt
+  triage LOGFILE [--text] [--summary] [--since 15m] [--limit N]
+                                     group the errors of a JSON log file (JSON, or a table with
+                                     --text); --summary adds a triage by TRIAGE_LLM_PROVIDER or rules
   version                            print the version
 
 Settings come from the environment; see docs/configuration.md.`;
@@ -47,6 +51,19 @@ async function main(argv: string[]): Promise<void> {
       throw error instanceof BackupUsageError ? new UsageError(error.message) : error;
     }
     await runBackupCommand(loadConfig(process.env), args, (line) => process.stdout.write(`${line}\n`));
+    return;
+  }
+  if (argv[0] === 'triage') {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    await triageCommand(argv.slice(1), process.env, (line) => process.stdout.write(`${line}\n`)).catch(
+      (error: unknown) => {
+        if (error instanceof TriageFileError) fail(2, error.message);
+        throw error instanceof TriageUsageError ? new UsageError(error.message) : error;
+      },
+    );
     return;
   }
   if (argv[0] === 'create-user') {
