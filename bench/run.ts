@@ -1,9 +1,12 @@
 // Load benchmark (`npm run bench`): the built service and a bare node:http baseline, each pinned to core 0,
-// loaded by wrk (else autocannon) pinned to core 1; then logins under load while a prober times
-// /health/live. Prints two tables; writes bench/results/<date>.json.
+// loaded by wrk (else autocannon) pinned to core 1. The service runs in variants (rate limiting on the
+// memory or the Redis store, tracing on), each case next to its own baseline run; then logins under load
+// while a prober times /health/live, and a load run through which the limiter's Redis is killed. Prints the
+// tables; writes bench/results/<date>.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,19 +14,58 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const root = path.resolve(import.meta.dirname, '..');
 const resultsDir = path.join(root, 'bench', 'results');
 
+/** How the service under test is configured; every variant has every protection on. */
+type VariantName = 'memory' | 'redis' | 'traced' | 'traced-unsampled';
+
+interface Variant {
+  /** What the variant changes, for the table and the JSON. */
+  describe: string;
+  env: (ctx: { sinkUrl: string }) => Record<string, string>;
+}
+
+const VARIANTS: Record<VariantName, Variant> = {
+  memory: { describe: 'rate limits on the memory store, tracing off (the default)', env: () => ({}) },
+  redis: {
+    describe: 'rate limits on the Redis store (one EVALSHA per request)',
+    env: () => ({ RATE_LIMIT_STORAGE_URI: REDIS_URL, REDIS_KEY_PREFIX: `bench-${process.pid}:` }),
+  },
+  traced: {
+    describe: 'tracing on, every request sampled and exported over OTLP/HTTP',
+    env: ({ sinkUrl }) => ({ OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER: 'always_on' }),
+  },
+  'traced-unsampled': {
+    describe: 'tracing on, sampler always_off (the cost of the instrumentation alone)',
+    env: ({ sinkUrl }) => ({ OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER: 'always_off' }),
+  },
+};
+
 interface Case {
   name: string;
   path: string;
   /** Sends `Authorization: Bearer <access token of the demo admin>` on every request. */
   bearer: boolean;
+  variant: VariantName;
+  /** The share of raw node:http's req/s this case aims at, when it has a target. */
+  target?: number;
 }
 
 const CASES: readonly Case[] = [
-  { name: 'single', path: '/v1/random?min=1&max=100', bearer: false },
-  { name: 'integers', path: '/v1/random/integers?count=100', bearer: false },
-  { name: 'me', path: '/v1/auth/me', bearer: true },
-  { name: 'single-bearer', path: '/v1/random?min=1&max=100', bearer: true },
+  { name: 'single', path: '/v1/random?min=1&max=100', bearer: false, variant: 'memory', target: 0.65 },
+  { name: 'integers', path: '/v1/random/integers?count=100', bearer: false, variant: 'memory' },
+  { name: 'me', path: '/v1/auth/me', bearer: true, variant: 'memory', target: 0.6 },
+  { name: 'single-bearer', path: '/v1/random?min=1&max=100', bearer: true, variant: 'memory' },
+  { name: 'single-redis', path: '/v1/random?min=1&max=100', bearer: false, variant: 'redis', target: 0.5 },
+  { name: 'single-traced', path: '/v1/random?min=1&max=100', bearer: false, variant: 'traced' },
+  {
+    name: 'single-traced-unsampled',
+    path: '/v1/random?min=1&max=100',
+    bearer: false,
+    variant: 'traced-unsampled',
+  },
 ];
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+// The limiter's deadline on Redis: the outage run checks no request waited much longer than this.
+const REDIS_DEADLINE_MS = 50;
 const TARGETS = ['service', 'raw'] as const;
 type Target = (typeof TARGETS)[number];
 
@@ -203,7 +245,11 @@ function tail(file: string, lines: number): string {
   }
 }
 
-async function startService(logFile: string, dataDir: string): Promise<Server> {
+async function startService(
+  logFile: string,
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Server> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -223,9 +269,18 @@ async function startService(logFile: string, dataDir: string): Promise<Server> {
     // The default policies would answer 429 to nearly every request of a load run (one client IP).
     RATE_LIMITS: process.env.RATE_LIMITS ?? BENCH_RATE_LIMITS,
   };
-  delete env.DATABASE_URL;
-  delete env.METRICS_PORT;
-  delete env.FAULT_INJECTION_ENABLED;
+  for (const name of [
+    'DATABASE_URL',
+    'METRICS_PORT',
+    'FAULT_INJECTION_ENABLED',
+    'RATE_LIMIT_STORAGE_URI',
+    'REDIS_URL',
+    'OTLP_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    'OTEL_TRACES_SAMPLER',
+  ])
+    delete env[name];
+  Object.assign(env, extraEnv);
   const fd = openSync(logFile, 'a');
   const child = launch(0, process.execPath, ['dist/src/cli/main.js', 'serve'], {
     cwd: root,
@@ -269,6 +324,65 @@ async function verify(url: string, headers: Record<string, string> = {}): Promis
   const body = await response.arrayBuffer();
   if (response.status !== 200) throw new BenchError(`GET ${url} answered ${response.status}, expected 200`);
   return body.byteLength;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Dependencies of the variants: an OTLP/HTTP sink that accepts and counts what tracing exports (in the
+// bench's own process: a collector is another process in production too), and private Redis servers.
+
+interface Sink {
+  url: string;
+  exports: () => number;
+  close: () => Promise<void>;
+}
+
+async function startSink(): Promise<Sink> {
+  let exports = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.once('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/traces') exports += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exports: () => exports,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function reachable(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 6379), timeout: 1_000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** A throwaway redis-server on core 1 (with the load), so it can be killed without touching anyone's. */
+async function startPrivateRedis(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = launch(1, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', ''], {
+    stdio: 'ignore',
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!(await reachable(url))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new BenchError('redis-server did not start');
+    await sleep(100);
+  }
+  return { url, child };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -623,6 +737,73 @@ async function loginUnderLoad(
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Redis killed mid-run: the service limits on a private redis-server, which is SIGKILLed a third of the way
+// into a load run. Every answer must still be 200 (the policies are above the load, so the insurance
+// limiter refuses nothing) and none may wait much past the limiter's Redis deadline.
+
+interface OutageResult extends Measurement {
+  flagged: boolean;
+  killedAfterSeconds: number;
+  readiness: unknown;
+  storeErrors: number;
+}
+
+async function redisOutage(
+  generator: LoadGenerator,
+  settings: { stamp: string; duration: number; warmup: number; connections: number },
+): Promise<OutageResult> {
+  const { stamp, duration, warmup, connections } = settings;
+  const redis = await startPrivateRedis();
+  const data = mkdtempSync(path.join(os.tmpdir(), 'bench-pglite-'));
+  tempDirs.push(data);
+  const service = await startService(path.join(resultsDir, `${stamp}-service-outage.log`), data, {
+    RATE_LIMIT_STORAGE_URI: redis.url,
+    REDIS_URL: redis.url,
+  });
+  try {
+    const request: LoadRequest = { url: `${service.baseUrl}/v1/random?min=1&max=100` };
+    await verify(request.url);
+    process.stdout.write(`  Redis killed after ${(duration / 3).toFixed(1)} s of ${duration} s ... `);
+    if (warmup > 0) await load(generator, request, warmup, connections);
+    const [run] = await Promise.allSettled([
+      load(generator, request, duration, connections),
+      sleep((duration * 1_000) / 3).then(() => redis.child.kill('SIGKILL')),
+    ]);
+    if (run.status === 'rejected') throw run.reason;
+    const m = run.value;
+    const readiness = (await (await fetch(`${service.baseUrl}/health/ready`)).json()) as unknown;
+    const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    const storeErrors = [...metrics.matchAll(/^rate_limit_store_errors_total(?:\{[^}]*\})? (\S+)$/gm)].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
+    const flagged = m.non2xx > 0 || m.errors > 0;
+    console.log(
+      `${m.requestsPerSecond.toFixed(0)} req/s, max ${m.maxMs.toFixed(1)} ms, ${m.non2xx} non-2xx, ${m.errors} errors`,
+    );
+    return { ...m, flagged, killedAfterSeconds: duration / 3, readiness, storeErrors };
+  } finally {
+    await stop(service.child);
+    await stop(redis.child);
+  }
+}
+
+function outageTable(o: OutageResult): string {
+  const header = ['load', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'store errors'];
+  const row = [
+    `GET /v1/random, Redis killed at ${o.killedAfterSeconds.toFixed(1)} s`,
+    o.requestsPerSecond.toFixed(0),
+    o.p50Ms.toFixed(2),
+    o.p99Ms.toFixed(2),
+    o.maxMs.toFixed(2),
+    String(o.non2xx),
+    String(o.errors),
+    String(o.storeErrors),
+  ];
+  return formatTable(header, [row], new Set([1, 2, 3, 4, 5, 6, 7]));
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Report
 
 interface CaseResult extends Measurement {
@@ -657,20 +838,23 @@ const flagNote = (r: { flagged: boolean; non2xx: number; errors: number }) =>
   r.flagged ? `FLAGGED: ${r.non2xx} non-2xx, ${r.errors} errors` : '';
 
 function table(results: CaseResult[]): string {
-  const header = ['case', 'target', 'req/s', 'p50 ms', 'p99 ms', 'service/raw', 'notes'];
+  const header = ['case', 'variant', 'target', 'req/s', 'p50 ms', 'p99 ms', 'service/raw', 'goal', 'notes'];
   const rows = results.map((r) => {
     const ratio = r.target === 'service' ? ratioOf(results, r.case) : null;
+    const c = CASES.find((k) => k.name === r.case)!;
     return [
       `GET ${r.path}${r.bearer ? ' +Bearer' : ''}`,
+      c.variant,
       r.target,
       r.requestsPerSecond.toFixed(0),
       r.p50Ms.toFixed(2),
       r.p99Ms.toFixed(2),
       ratio === null ? '' : ratio.toFixed(2),
+      ratio === null || c.target === undefined ? '' : `>= ${c.target.toFixed(2)}`,
       flagNote(r),
     ];
   });
-  return formatTable(header, rows, new Set([2, 3, 4, 5]));
+  return formatTable(header, rows, new Set([3, 4, 5, 6]));
 }
 
 function loginTable(l: LoginUnderLoad): string {
@@ -736,9 +920,9 @@ async function main(): Promise<number> {
 
   // The watchdog bounds the whole run, whatever hangs: two start-ups, the demo admin's log line and login,
   // every run, the login-under-load runs (probe alone; warm-up; logins with the probe), and the shutdowns.
-  const runs = CASES.length * TARGETS.length;
+  const runs = (CASES.length + 1) * TARGETS.length;
   const budgetMs =
-    2 * READY_TIMEOUT_MS +
+    (3 + Object.keys(VARIANTS).length) * READY_TIMEOUT_MS +
     CREDENTIALS_TIMEOUT_MS +
     LOGIN_TIMEOUT_SECONDS * 1_000 +
     runs * ((warmup + duration) * 1_000 + 2 * RUN_SLACK_MS) +
@@ -780,37 +964,49 @@ async function main(): Promise<number> {
     const headersOf = (c: Case): Record<string, string> =>
       c.bearer ? { authorization: `Bearer ${accessToken}` } : {};
 
-    const bodyBytes = new Map<string, number>();
-    for (const c of CASES) {
-      for (const target of TARGETS) {
-        const url = `${servers[target]!.baseUrl}${c.path}`;
-        bodyBytes.set(`${c.name}/${target}`, await verify(url, headersOf(c)));
-      }
-    }
+    const sink = await startSink();
+    const redisUp = await reachable(REDIS_URL);
+    if (!redisUp) console.log(`note: ${REDIS_URL} unreachable, the Redis cases are left out`);
+    const cases = CASES.filter((c) => c.variant !== 'redis' || redisUp);
+    const variants = [...new Set(cases.map((c) => c.variant))];
 
     const results: CaseResult[] = [];
-    for (const c of CASES) {
-      for (const target of TARGETS) {
-        const request: LoadRequest = { url: `${servers[target]!.baseUrl}${c.path}`, headers: headersOf(c) };
-        process.stdout.write(`  ${c.name} / ${target} ... `);
-        // Each run gets its own warm-up so the JIT and connection setup of that route are out of the numbers.
-        if (warmup > 0) await load(generator, request, warmup, connections);
-        const m = await load(generator, request, duration, connections);
-        const flagged = m.non2xx > 0 || m.errors > 0;
-        results.push({
-          case: c.name,
-          path: c.path,
-          bearer: c.bearer,
-          target,
-          bodyBytes: bodyBytes.get(`${c.name}/${target}`)!,
-          flagged,
-          ...m,
-        });
-        console.log(
-          `${m.requestsPerSecond.toFixed(0)} req/s${flagged ? ` (${m.non2xx} non-2xx, ${m.errors} errors)` : ''}`,
+    for (const variant of variants) {
+      let service: Server = servers.service;
+      if (variant !== 'memory') {
+        const variantData = mkdtempSync(path.join(os.tmpdir(), 'bench-pglite-'));
+        tempDirs.push(variantData);
+        service = await startService(
+          path.join(resultsDir, `${stamp}-service-${variant}.log`),
+          variantData,
+          VARIANTS[variant].env({ sinkUrl: sink.url }),
         );
       }
+      const baseOf = (target: Target) => (target === 'raw' ? servers.raw! : service).baseUrl;
+      console.log(`variant ${variant}: ${VARIANTS[variant].describe}`);
+      for (const c of cases.filter((k) => k.variant === variant)) {
+        for (const target of TARGETS) {
+          const request: LoadRequest = { url: `${baseOf(target)}${c.path}`, headers: headersOf(c) };
+          const bodyBytes = await verify(request.url, request.headers);
+          process.stdout.write(`  ${c.name} / ${target} ... `);
+          // Each run gets its own warm-up so the JIT and connection setup of that route are out of the numbers.
+          if (warmup > 0) await load(generator, request, warmup, connections);
+          const m = await load(generator, request, duration, connections);
+          const flagged = m.non2xx > 0 || m.errors > 0;
+          results.push({ case: c.name, path: c.path, bearer: c.bearer, target, bodyBytes, flagged, ...m });
+          console.log(
+            `${m.requestsPerSecond.toFixed(0)} req/s${flagged ? ` (${m.non2xx} non-2xx, ${m.errors} errors)` : ''}`,
+          );
+        }
+      }
+      if (service !== servers.service) await stop(service.child);
     }
+    const traceExports = sink.exports();
+    await sink.close();
+
+    const outage = redisUp
+      ? await redisOutage(generator, { stamp, duration, warmup, connections })
+      : undefined;
 
     const loginLoad = await loginUnderLoad(generator, servers.service.baseUrl, credentials, {
       duration,
@@ -820,6 +1016,7 @@ async function main(): Promise<number> {
 
     console.log(`\n${table(results)}\n`);
     console.log(`Logins under load (service only)\n${loginTable(loginLoad)}\n`);
+    if (outage !== undefined) console.log(`Redis killed mid-run (service only)\n${outageTable(outage)}\n`);
     const cpus = os.cpus();
     const report = {
       date: startedAt.toISOString().slice(0, 10),
@@ -868,10 +1065,35 @@ async function main(): Promise<number> {
         flagged: r.flagged,
         bodyBytes: r.bodyBytes,
       })),
-      ratios: CASES.map((c) => {
+      variants: Object.fromEntries(variants.map((v) => [v, VARIANTS[v].describe])),
+      ratios: cases.map((c) => {
         const ratio = ratioOf(results, c.name);
-        return { case: c.name, serviceOverRawRequestsPerSecond: ratio === null ? null : round(ratio, 3) };
+        return {
+          case: c.name,
+          variant: c.variant,
+          serviceOverRawRequestsPerSecond: ratio === null ? null : round(ratio, 3),
+          target: c.target ?? null,
+        };
       }),
+      traceExportsReceived: traceExports,
+      redis_outage:
+        outage === undefined
+          ? null
+          : {
+              path: '/v1/random?min=1&max=100',
+              killedAfterSeconds: round(outage.killedAfterSeconds, 1),
+              durationSeconds: duration,
+              requestsPerSecond: round(outage.requestsPerSecond, 1),
+              latencyP50Ms: round(outage.p50Ms, 3),
+              latencyP99Ms: round(outage.p99Ms, 3),
+              latencyMaxMs: round(outage.maxMs, 3),
+              limiterRedisDeadlineMs: REDIS_DEADLINE_MS,
+              non2xx: outage.non2xx,
+              errors: outage.errors,
+              rateLimitStoreErrors: outage.storeErrors,
+              readinessAfter: outage.readiness,
+              flagged: outage.flagged,
+            },
       login_under_load: {
         login: {
           method: 'POST',
