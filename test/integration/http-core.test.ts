@@ -129,11 +129,28 @@ describe('errors are problem+json', () => {
 });
 
 describe('security and CORS', () => {
-  it('answers carry helmet security headers', async () => {
-    const response = await t.app.inject({ url: '/v1/random' });
-    expect(response.headers['x-content-type-options']).toBe('nosniff');
-    expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+  it('when an API answer is sent, then it carries the API security headers and none of the document ones', async () => {
+    for (const url of ['/v1/random', '/v1/nope', '/v1/random?min=x']) {
+      const response = await t.app.inject({ url });
+      expect(response.headers).toMatchObject({
+        'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        'cross-origin-resource-policy': 'same-origin',
+        'referrer-policy': 'no-referrer',
+      });
+      for (const header of ['x-xss-protection', 'x-dns-prefetch-control', 'origin-agent-cluster'])
+        expect(response.headers[header], `${url} ${header}`).toBeUndefined();
+    }
+  });
+
+  it('when the docs page is sent, then it carries helmet’s document headers, whose CSP lets it load its own assets', async () => {
+    const response = await t.app.inject({ url: '/docs/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/html');
     expect(response.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(response.headers['cross-origin-opener-policy']).toBe('same-origin');
   });
 
   it('when the origin is allowed, then CORS headers allow it; otherwise they do not', async () => {
