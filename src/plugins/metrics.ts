@@ -10,6 +10,12 @@ import { cachedChildren } from '../observability/label-cache.js';
 import { routeOf } from './request-context.js';
 
 // From 5 ms (a cache hit) to 10 s (past any sane client timeout); dense around the 250 ms SLO.
+const MISNAMED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface Metrics {
@@ -28,6 +34,9 @@ export default fp(
   async (app, opts: { metricsPort: number | undefined; host: string; commit: string }) => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    // Gauges named like counters, which `promtool check metrics` rightly refuses; their per-type siblings
+    // (nodejs_active_handles{type}, ...) stay, and sum() over them gives the same totals.
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
     new Gauge({
       name: 'app_info',
       help: 'Build information; always 1.',
