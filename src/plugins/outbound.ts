@@ -4,25 +4,15 @@ import fp from 'fastify-plugin';
 import {
   createOutboundRegistry,
   outboundPolicyFrom,
+  type OutboundConfig,
   type OutboundRegistry,
 } from '../adapters/http/outbound.js';
-import type { Config } from '../config/schema.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     outbound: OutboundRegistry;
   }
 }
-
-export type OutboundConfig = Pick<
-  Config,
-  | 'OUTBOUND_TIMEOUT_MS'
-  | 'OUTBOUND_MAX_RETRIES'
-  | 'OUTBOUND_MAX_CONCURRENCY'
-  | 'BREAKER_CONSECUTIVE_FAILURES'
-  | 'BREAKER_FAILURE_RATIO'
-  | 'BREAKER_COOLDOWN_SECONDS'
->;
 
 export default fp(
   async (app, opts: { config: OutboundConfig }) => {

@@ -9,7 +9,12 @@ import type { OutboundClient, OutboundRequest, OutboundResponse } from './transp
 
 export { OutboundError } from './transport.js';
 export type { BreakerSnapshot, OutboundClient, OutboundRequest, OutboundResponse, BreakerState };
-export { outboundPolicyFrom, type OutboundOutcome, type OutboundPolicy } from './policy.js';
+export {
+  outboundPolicyFrom,
+  type OutboundConfig,
+  type OutboundOutcome,
+  type OutboundPolicy,
+} from './policy.js';
 
 export type BreakerAction = 'open' | 'close' | 'reset';
 

@@ -44,17 +44,18 @@ const FAILURE_RATIO_MIN_CALLS = 10;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2_000;
 
-export function outboundPolicyFrom(
-  config: Pick<
-    Config,
-    | 'OUTBOUND_TIMEOUT_MS'
-    | 'OUTBOUND_MAX_RETRIES'
-    | 'OUTBOUND_MAX_CONCURRENCY'
-    | 'BREAKER_CONSECUTIVE_FAILURES'
-    | 'BREAKER_FAILURE_RATIO'
-    | 'BREAKER_COOLDOWN_SECONDS'
-  >,
-): OutboundPolicy {
+/** The settings an outbound policy is made of. */
+export type OutboundConfig = Pick<
+  Config,
+  | 'OUTBOUND_TIMEOUT_MS'
+  | 'OUTBOUND_MAX_RETRIES'
+  | 'OUTBOUND_MAX_CONCURRENCY'
+  | 'BREAKER_CONSECUTIVE_FAILURES'
+  | 'BREAKER_FAILURE_RATIO'
+  | 'BREAKER_COOLDOWN_SECONDS'
+>;
+
+export function outboundPolicyFrom(config: OutboundConfig): OutboundPolicy {
   return {
     timeoutMs: config.OUTBOUND_TIMEOUT_MS,
     maxRetries: config.OUTBOUND_MAX_RETRIES,
