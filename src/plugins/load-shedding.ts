@@ -25,6 +25,10 @@ export default fp(
       labelNames: ['reason'],
       registers: [app.metrics.registry],
     });
+    // Each watched reason starts at 0, so rate() and the LoadShedding alert see a series before the first
+    // shed request rather than nothing (under-pressure's names for them).
+    if (delay > 0) shed.labels({ reason: 'eventLoopDelay' }).inc(0);
+    if (heapRatio > 0) shed.labels({ reason: 'heapUsedBytes' }).inc(0);
     await app.register(underPressure, {
       maxEventLoopDelay: delay,
       maxHeapUsedBytes: heapRatio === 0 ? 0 : Math.floor(getHeapStatistics().heap_size_limit * heapRatio),
