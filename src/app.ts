@@ -22,6 +22,7 @@ import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { breakerRoutes } from './modules/admin/breakers.js';
+import localAdmin from './modules/local-admin/plugin.js';
 import { triageRoutes } from './modules/triage/routes.js';
 import { sloRoutes } from './modules/slo/routes.js';
 import { authRoutes, jwksRoute } from './modules/auth/routes.js';
@@ -110,6 +111,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(authentication, { config, now: deps.now });
   await app.register(rateLimit, { config });
   await app.register(idempotency, { ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS });
+  await app.register(localAdmin); // only with a file-backed embedded database
   await app.register(openapi);
   if (config.FAULT_INJECTION_ENABLED) await app.register(faultInjection);
   await app.register(health, { commit: config.APP_COMMIT });

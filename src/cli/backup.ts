@@ -1,5 +1,7 @@
 // `backup --out FILE` and `restore --in FILE [--target-url URL] [--force]`: pg_dump's custom format with a
-// sha256 checksum beside it, and a restore that verifies the checksum before it touches any database.
+// sha256 checksum beside it, and a restore that verifies the checksum before it touches any database. The
+// embedded database is backed up as a copy of its data directory (a gzipped tar), through the running
+// server when one owns it, and restored into an empty data directory (or, with --force, beside the old one).
 //
 // pg_dump and pg_restore run as child processes with argument arrays (no shell). They get the connection
 // URL through --dbname without its password; the password goes through PGPASSWORD in the child's
@@ -8,12 +10,22 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { openAsBlob } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { describeDatabase } from '../adapters/postgres/database.js';
+import {
+  describeDatabase,
+  embeddedPaths,
+  loadEmbedded,
+  type EmbeddedPaths,
+} from '../adapters/postgres/database.js';
+import { acquireEmbeddedLock } from '../adapters/postgres/embedded-lock.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { LOCAL_ADMIN_PATHS } from '../modules/local-admin/protocol.js';
+import type { Log } from '../observability/logger.js';
+import { expectSuccess, openDatabaseOrChannel } from './local-admin.js';
 
 /** Bad command-line usage of backup or restore (exit code 2). */
 export class BackupUsageError extends Error {}
@@ -149,27 +161,29 @@ function requirePostgres(url: string | undefined, what: string): string {
     throw new ConfigError([
       {
         key: 'DATABASE_URL',
-        message: `${what} needs a PostgreSQL database (postgres:// URL); the embedded database (unset or pglite:) has no pg_dump`,
+        message: `${what} needs a database with files: PostgreSQL (postgres:// URL) or the embedded one under DATA_DIR; pglite://memory keeps nothing to back up`,
       },
     ]);
   }
   return url;
 }
 
-/** `backup --out FILE`: FILE (pg_dump custom format) and FILE.sha256, each appearing only when complete. */
-export async function backup(databaseUrl: string, outFile: string, print: (line: string) => void) {
+/**
+ * Writes a backup as FILE and FILE.sha256, each appearing only when complete: `produce` fills FILE.partial,
+ * which is synced, summed and renamed into place. An existing FILE is never overwritten.
+ */
+async function writeBackup(
+  outFile: string,
+  label: string,
+  produce: (partial: string) => Promise<void>,
+  print: (line: string) => void,
+): Promise<void> {
   const out = path.resolve(outFile);
   const partial = `${out}.partial`;
   const checksumFile = `${out}.sha256`;
-  const target = { url: databaseUrl, label: describeDatabase(databaseUrl, '.') };
   if (await exists(out)) throw new Error(`${out} already exists; backups are never overwritten`);
   try {
-    const warnings = await runTool(
-      'pg_dump',
-      ['--format=custom', '--no-owner', '--no-privileges', `--file=${partial}`],
-      target,
-    );
-    if (warnings.trim()) process.stderr.write(warnings.endsWith('\n') ? warnings : `${warnings}\n`);
+    await produce(partial);
     await fsyncPath(partial);
     const digest = await sha256File(partial);
     await writeFile(`${checksumFile}.partial`, `${digest}  ${path.basename(out)}\n`, { flush: true });
@@ -178,12 +192,63 @@ export async function backup(databaseUrl: string, outFile: string, print: (line:
     await rename(`${checksumFile}.partial`, checksumFile);
     await fsyncPath(path.dirname(out));
     const { size } = await stat(out);
-    print(`backup: ${out} (${size} bytes, sha256 ${digest}) from ${target.label}`);
+    print(`backup: ${out} (${size} bytes, sha256 ${digest}) from ${label}`);
   } catch (error) {
     await rm(partial, { force: true });
     await rm(`${checksumFile}.partial`, { force: true });
     throw error;
   }
+}
+
+/** `backup --out FILE`: FILE (pg_dump custom format) and FILE.sha256, each appearing only when complete. */
+export async function backup(databaseUrl: string, outFile: string, print: (line: string) => void) {
+  const target = { url: databaseUrl, label: describeDatabase(databaseUrl, '.') };
+  await writeBackup(
+    outFile,
+    target.label,
+    async (partial) => {
+      const warnings = await runTool(
+        'pg_dump',
+        ['--format=custom', '--no-owner', '--no-privileges', `--file=${partial}`],
+        target,
+      );
+      if (warnings.trim()) process.stderr.write(warnings.endsWith('\n') ? warnings : `${warnings}\n`);
+    },
+    print,
+  );
+}
+
+/** The embedded database's data directory, from the running server that owns it or opened here. */
+async function backupEmbedded(config: Config, outFile: string, log: Log, print: (line: string) => void) {
+  const label = `pglite:${embeddedPaths(config.DATABASE_URL, config.DATA_DIR)!.label}`;
+  await writeBackup(
+    outFile,
+    label,
+    async (partial) => {
+      const access = await openDatabaseOrChannel({
+        url: config.DATABASE_URL,
+        dataDir: config.DATA_DIR,
+        poolSize: 1,
+        statementTimeoutMs: 0,
+        applicationName: 'reliability-api-backup',
+        owner: 'reliability-api backup',
+        logger: log,
+      });
+      if ('channel' in access) {
+        const answer = await access.channel.request('GET', LOCAL_ADMIN_PATHS.backup);
+        if (answer.status !== 200) expectSuccess(answer);
+        await writeFile(partial, answer.body, { mode: 0o600 });
+        return;
+      }
+      try {
+        const dump = await access.database.dumpEmbedded!();
+        await writeFile(partial, Buffer.from(await dump.arrayBuffer()), { mode: 0o600 });
+      } finally {
+        await access.database.close();
+      }
+    },
+    print,
+  );
 }
 
 /** Reads a sha256sum-format line (`<hex>  <name>` or `<hex> *<name>`) and returns the hex digest. */
@@ -226,6 +291,38 @@ async function existingRelations(url: string, label: string): Promise<string[]> 
   }
 }
 
+type BackupFormat = 'pg_dump' | 'embedded' | 'unknown';
+
+/** pg_dump's custom format starts with "PGDMP"; an embedded backup is gzip (1f 8b). */
+async function formatOf(file: string): Promise<BackupFormat> {
+  const handle = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(5), 0, 5, 0);
+    const head = buffer.subarray(0, bytesRead);
+    if (head.toString('latin1') === 'PGDMP') return 'pg_dump';
+    if (head[0] === 0x1f && head[1] === 0x8b) return 'embedded';
+    return 'unknown';
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The input's absolute path and digest, once FILE.sha256 confirms it; before anything is touched. */
+async function verifiedInput(
+  inFile: string,
+): Promise<{ input: string; digest: string; format: BackupFormat }> {
+  const input = path.resolve(inFile);
+  if (!(await exists(input))) throw new Error(`${input} does not exist`);
+  const expected = await expectedDigest(`${input}.sha256`);
+  const actual = await sha256File(input);
+  if (actual !== expected) {
+    throw new Error(
+      `checksum mismatch for ${input} (expected ${expected}, got ${actual}): the backup is corrupt or was modified; nothing was restored`,
+    );
+  }
+  return { input, digest: actual, format: await formatOf(input) };
+}
+
 /** `restore --in FILE`: verify FILE.sha256, refuse a non-empty target unless forced, restore in one transaction. */
 export async function restore(
   targetUrl: string,
@@ -233,14 +330,11 @@ export async function restore(
   force: boolean,
   print: (line: string) => void,
 ): Promise<void> {
-  const input = path.resolve(inFile);
+  const { input, digest: actual, format } = await verifiedInput(inFile);
   const target = { url: targetUrl, label: describeDatabase(targetUrl, '.') };
-  if (!(await exists(input))) throw new Error(`${input} does not exist`);
-  const expected = await expectedDigest(`${input}.sha256`);
-  const actual = await sha256File(input);
-  if (actual !== expected) {
+  if (format === 'embedded') {
     throw new Error(
-      `checksum mismatch for ${input} (expected ${expected}, got ${actual}): the backup is corrupt or was modified; nothing was restored`,
+      `${input} is a backup of the embedded database (a PGlite data directory); restore it with DATABASE_URL unset, or load its data into PostgreSQL another way`,
     );
   }
   const relations = await existingRelations(targetUrl, target.label);
@@ -266,12 +360,64 @@ export async function restore(
   print(`restored: ${input} (sha256 ${actual}) into ${target.label}${force ? ' (--force)' : ''}`);
 }
 
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+
+/**
+ * `restore --in FILE` into the embedded database: under its lock (so never under a running server), into
+ * a data directory that holds no database yet; with --force the existing one is moved aside, never deleted.
+ */
+async function restoreEmbedded(
+  paths: EmbeddedPaths,
+  inFile: string,
+  force: boolean,
+  log: Log,
+  print: (line: string) => void,
+): Promise<void> {
+  const { input, digest, format } = await verifiedInput(inFile);
+  if (format !== 'embedded') {
+    throw new Error(
+      `${input} is not a backup of the embedded database${format === 'pg_dump' ? ' but a pg_dump archive: restore it into PostgreSQL (DATABASE_URL or --target-url)' : ''}`,
+    );
+  }
+  const lock = await acquireEmbeddedLock(paths.lock, paths.label, 'reliability-api restore', log);
+  let movedTo: string | undefined;
+  try {
+    if (await exists(path.join(paths.directory, 'PG_VERSION'))) {
+      if (!force) {
+        throw new Error(
+          `the embedded database ${paths.label} is not empty; restore into an empty DATA_DIR, or pass --force to move the current database aside first`,
+        );
+      }
+      movedTo = `${paths.directory}.before-restore-${stamp()}`;
+      await rename(paths.directory, movedTo);
+    }
+    await loadEmbedded(paths, await openAsBlob(input));
+  } finally {
+    await lock.release();
+  }
+  print(
+    `restored: ${input} (sha256 ${digest}) into pglite:${paths.label}${movedTo === undefined ? '' : `; the previous database is at ${movedTo}`}`,
+  );
+}
+
 export async function runBackupCommand(
   config: Config,
   args: BackupCommand,
+  log: Log,
   print: (line: string) => void,
 ): Promise<void> {
-  if (args.command === 'backup') {
+  const embedded =
+    args.command === 'restore' && args.targetUrl !== undefined
+      ? undefined
+      : embeddedPaths(config.DATABASE_URL, config.DATA_DIR);
+  if (embedded !== undefined) {
+    if (args.command === 'backup') await backupEmbedded(config, args.out, log, print);
+    else await restoreEmbedded(embedded, args.in, args.force, log, print);
+  } else if (args.command === 'backup') {
     await backup(requirePostgres(config.DATABASE_URL, 'backup'), args.out, print);
   } else {
     await restore(

@@ -50,7 +50,9 @@ async function main(argv: string[]): Promise<void> {
     } catch (error) {
       throw error instanceof BackupUsageError ? new UsageError(error.message) : error;
     }
-    await runBackupCommand(loadConfig(process.env), args, (line) => process.stdout.write(`${line}\n`));
+    const config = loadConfig(process.env);
+    const log = createLogger(config, `${buildInfo.name}-cli`, buildInfo.version);
+    await runBackupCommand(config, args, log, (line) => process.stdout.write(`${line}\n`));
     return;
   }
   if (argv[0] === 'triage') {

@@ -1,7 +1,9 @@
 // `serve`: build the app, listen, finish initialization (migrations when enabled), and shut down gracefully.
-import { buildApp, startApp } from '../app.js';
+import type { AddressInfo } from 'node:net';
+import { buildApp, startApp, type App } from '../app.js';
 import type { Config } from '../config/schema.js';
 import { buildInfo } from '../lib/build-info.js';
+import { hasActiveAdmin } from '../modules/users/repository.js';
 import { createLogger } from '../observability/logger.js';
 import { installShutdown } from './shutdown.js';
 
@@ -26,5 +28,20 @@ export async function serve(config: Config): Promise<void> {
   app.log.info(
     { environment: config.ENVIRONMENT, migrate_on_start: config.MIGRATE_ON_START },
     'ready to serve',
+  );
+  if (config.ENVIRONMENT === 'development') await firstRunHint(app, config);
+}
+
+/** Until the first admin exists, a development server says how to create one, and where the docs are. */
+async function firstRunHint(app: App, config: Config): Promise<void> {
+  if (await hasActiveAdmin(app.database.db)) return;
+  const { port } = app.server.address() as AddressInfo;
+  const wildcard = ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost'].includes(config.HOST);
+  const host = wildcard ? 'localhost' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  const docs = `http://${host}:${port}/docs`;
+  const command = "echo '<password>' | npx reliability-api create-user --username admin --role admin";
+  app.log.info(
+    { create_first_admin: command, docs },
+    `no admin yet: create the first one in another terminal with: ${command} (API docs: ${docs})`,
   );
 }

@@ -28,6 +28,7 @@ export default fp(
         poolSize: config.DB_POOL_SIZE,
         statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
         applicationName: 'reliability-api',
+        owner: 'reliability-api serve',
         logger: app.log,
       }));
     app.log.info({ database: describeDatabase(config.DATABASE_URL, config.DATA_DIR) }, 'database opened');

@@ -16,13 +16,25 @@ export function cleanEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', SETTINGS_SECRETS_DIR: '/nonexistent', ...env };
 }
 
+export interface RunOptions {
+  /** Written to the child's stdin, which is then closed; without it stdin is /dev/null. */
+  input?: string;
+  cwd?: string;
+}
+
 export function run(
   args: string[],
   env: Record<string, string>,
   command: string[] = [process.execPath, CLI],
+  options: RunOptions = {},
 ): Running {
   const [bin, ...pre] = command;
-  const child = spawn(bin!, [...pre, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin!, [...pre, ...args], {
+    env: cleanEnv(env),
+    cwd: options.cwd,
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  if (options.input !== undefined) child.stdin?.end(options.input);
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -33,9 +45,17 @@ export function run(
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Runs a command to completion (bounded), returning its exit code and output. */
-export async function runToEnd(args: string[], env: Record<string, string>, timeoutMs = 30_000) {
-  const running = run(args, env);
+/**
+ * Runs a command to completion (bounded), returning its exit code and output. Asynchronous, unlike
+ * spawnSync, so a test can keep probing a server while the command runs.
+ */
+export async function runToEnd(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  options: RunOptions = {},
+) {
+  const running = run(args, env, undefined, options);
   const timer = setTimeout(() => running.child.kill('SIGKILL'), timeoutMs);
   const { code } = await running.exited;
   clearTimeout(timer);

@@ -65,19 +65,47 @@ describe('backup and restore usage', () => {
     });
   });
 
-  it('when the database is the embedded one, then backup and restore refuse with exit 2 naming DATABASE_URL', async () => {
-    const file = path.join(work, 'embedded.dump');
-    const embedded: Record<string, string>[] = [{}, { DATABASE_URL: 'pglite://memory' }];
-    const runs = embedded.flatMap((env) => [
-      runToEnd(['backup', '--out', file], { ENVIRONMENT: 'test', ...env }),
-      runToEnd(['restore', '--in', file], { ENVIRONMENT: 'test', ...env }),
-    ]);
+  it('when the database is the in-memory embedded one, then backup and restore refuse with exit 2 naming DATABASE_URL', async () => {
+    const file = path.join(work, 'memory.dump');
+    const env = { ENVIRONMENT: 'test', DATABASE_URL: 'pglite://memory' };
+    const runs = [runToEnd(['backup', '--out', file], env), runToEnd(['restore', '--in', file], env)];
     for (const { code, stderr } of await Promise.all(runs)) {
       expect(code, stderr).toBe(2);
       oneLine(stderr);
-      expect(stderr).toMatch(/DATABASE_URL.*embedded/);
+      expect(stderr).toMatch(/DATABASE_URL.*pglite:\/\/memory keeps nothing/);
     }
     expect(existsSync(file)).toBe(false);
+  });
+
+  it('when the embedded database is backed up with no server running, then its backup restores only into an embedded database, and a pg_dump archive only into PostgreSQL', async () => {
+    const dataDir = path.join(work, 'embedded-data');
+    const env = { ENVIRONMENT: 'test', DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const file = path.join(work, 'embedded.tar.gz');
+    const made = await runToEnd(['backup', '--out', file], env, 60_000);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain(`from pglite:${dataDir}`);
+    expect(readFileSync(file).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(existsSync(path.join(dataDir, '..', 'embedded-data.lock'))).toBe(false);
+
+    const intoPostgres = await runToEnd(
+      ['restore', '--in', file, '--target-url', 'postgres://postgres@127.0.0.1:1/none'],
+      env,
+    );
+    expect(intoPostgres.code).toBe(1);
+    oneLine(intoPostgres.stderr);
+    expect(intoPostgres.stderr).toContain('is a backup of the embedded database');
+
+    const archive = path.join(work, 'archive.dump');
+    writeFileSync(archive, 'PGDMP\x01\x0e\x00');
+    writeFileSync(`${archive}.sha256`, `${sha256(archive)}  archive.dump\n`);
+    const intoEmbedded = await runToEnd(['restore', '--in', archive], {
+      ...env,
+      DATA_DIR: path.join(work, 'other-data'),
+    });
+    expect(intoEmbedded.code).toBe(1);
+    oneLine(intoEmbedded.stderr);
+    expect(intoEmbedded.stderr).toContain('but a pg_dump archive: restore it into PostgreSQL');
+    expect(existsSync(path.join(work, 'other-data'))).toBe(false);
   });
 
   it('when --target-url is not a PostgreSQL URL, then restore exits 2 without echoing it', async () => {

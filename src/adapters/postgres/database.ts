@@ -1,6 +1,7 @@
 // One Database interface over two engines: PostgreSQL through a `pg` pool, or embedded PGlite (file-backed
 // under DATA_DIR, or in memory for `pglite://memory`). Everything above this file speaks Kysely. Every
-// query gets a client span (inside a trace) and, once instrument() is called, a duration metric.
+// query gets a client span (inside a trace) and, once instrument() is called, a duration metric. A
+// file-backed PGlite is opened only under its lock (embedded-lock.ts): one process at a time.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { SpanKind, SpanStatusCode, context, trace, type Attributes } from '@opentelemetry/api';
@@ -17,6 +18,7 @@ import pg from 'pg';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Log } from '../../observability/logger.js';
 import { TRACER_NAME } from '../../observability/tracing.js';
+import { acquireEmbeddedLock, type HeldLock } from './embedded-lock.js';
 import { PGlitePool } from './pglite-pool.js';
 import type { DatabaseSchema } from './schema.js';
 
@@ -27,6 +29,8 @@ export interface DatabaseOptions {
   poolSize: number;
   statementTimeoutMs: number;
   applicationName: string;
+  /** Who opens an embedded database, as its lock names the holder (default: `applicationName`). */
+  owner?: string;
   logger: Log;
 }
 
@@ -36,9 +40,26 @@ export interface PoolStats {
   waiting: number;
 }
 
+/** Where a file-backed embedded database keeps its files, its lock and its local admin socket. */
+export interface EmbeddedPaths {
+  /** The PGlite data directory. */
+  readonly directory: string;
+  readonly lock: string;
+  readonly socket: string;
+  /** How messages name it: DATA_DIR as configured, or the directory of a `pglite:` URL. */
+  readonly label: string;
+}
+
 export interface Database {
   readonly kind: 'postgres' | 'pglite';
   readonly db: Kysely<DatabaseSchema>;
+  /** Set for a file-backed embedded database (not for PostgreSQL or `pglite://memory`). */
+  readonly embedded: EmbeddedPaths | undefined;
+  /**
+   * A consistent copy of the embedded data directory (gzipped tar, after a checkpoint) taken between
+   * transactions; undefined for PostgreSQL, whose backups are pg_dump's job.
+   */
+  dumpEmbedded: (() => Promise<Blob>) | undefined;
   /** Round-trips `select 1`; resolves with the latency in milliseconds. */
   ping(): Promise<number>;
   poolStats(): PoolStats;
@@ -205,19 +226,44 @@ export function pgliteLocation(url: string | undefined, dataDir: string): string
   return decodeURIComponent(parsed.host ? `${parsed.host}${parsed.pathname}` : parsed.pathname);
 }
 
+/**
+ * The lock and the admin socket sit beside the data directory, not in it: PGlite creates the directory
+ * itself on first start (initdb wants it empty), and the lock must exist before PGlite touches anything.
+ */
+export function embeddedPaths(url: string | undefined, dataDir: string): EmbeddedPaths | undefined {
+  if (url !== undefined && !url.startsWith('pglite:')) return undefined;
+  const directory = pgliteLocation(url, dataDir);
+  if (directory === 'memory') return undefined;
+  return {
+    directory,
+    lock: `${directory}.lock`,
+    socket: `${directory}.sock`,
+    label: url === undefined ? dataDir : directory,
+  };
+}
+
 export function describeDatabase(url: string | undefined, dataDir: string): string {
   if (url === undefined || url.startsWith('pglite:')) return `pglite:${pgliteLocation(url, dataDir)}`;
   const parsed = new URL(url);
   return `postgres://${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
 }
 
-async function openPglite(location: string): Promise<PGlitePool> {
+async function openPglite(location: string, loadDataDir?: Blob): Promise<PGlitePool> {
   // Imported lazily: the WASM build costs start-up time and memory that a PostgreSQL deployment never needs.
   const { PGlite } = await import('@electric-sql/pglite');
-  if (location !== 'memory') mkdirSync(location, { recursive: true });
-  const pglite = location === 'memory' ? new PGlite() : new PGlite(location);
+  if (location !== 'memory') mkdirSync(location, { recursive: true, mode: 0o700 });
+  const pglite = location === 'memory' ? new PGlite() : new PGlite(location, { loadDataDir });
   await pglite.waitReady;
   return new PGlitePool(pglite);
+}
+
+/**
+ * Creates the embedded database at `paths` from a dump of dumpEmbedded(). The caller holds its lock, and
+ * the directory must not hold a database yet (PGlite refuses to load over one).
+ */
+export async function loadEmbedded(paths: EmbeddedPaths, tarball: Blob): Promise<void> {
+  const pool = await openPglite(paths.directory, tarball);
+  await pool.end();
 }
 
 function openPostgres(options: DatabaseOptions): pg.Pool {
@@ -239,11 +285,30 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   const embedded = options.url === undefined || options.url.startsWith('pglite:');
   let pool: PostgresPool;
   let poolStats: () => PoolStats;
+  let lock: HeldLock | undefined;
+  let dumpEmbedded: (() => Promise<Blob>) | undefined;
+  const paths = embeddedPaths(options.url, options.dataDir);
   const attributes: Attributes = { 'db.system.name': 'postgresql' };
   if (embedded) {
-    const pglite = await openPglite(pgliteLocation(options.url, options.dataDir));
+    if (paths !== undefined) {
+      // Before PGlite opens a single file: a second opener must never touch them.
+      lock = await acquireEmbeddedLock(
+        paths.lock,
+        paths.label,
+        options.owner ?? options.applicationName,
+        options.logger,
+      );
+    }
+    let pglite: PGlitePool;
+    try {
+      pglite = await openPglite(pgliteLocation(options.url, options.dataDir));
+    } catch (error) {
+      await lock?.release();
+      throw error;
+    }
     pool = pglite;
     poolStats = () => ({ total: 1, idle: 1 - pglite.inUse, waiting: pglite.waiting });
+    if (paths !== undefined) dumpEmbedded = () => pglite.dumpDataDir();
   } else {
     const pgPool = openPostgres(options);
     pool = pgPool;
@@ -261,6 +326,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   return {
     kind: embedded ? 'pglite' : 'postgres',
     db,
+    embedded: paths,
+    dumpEmbedded,
     async ping() {
       const started = performance.now();
       await sql`select 1`.execute(db);
@@ -271,7 +338,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     async close() {
       if (closed) return;
       closed = true;
-      await db.destroy();
+      try {
+        await db.destroy();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

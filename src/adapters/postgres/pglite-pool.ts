@@ -70,6 +70,20 @@ export class PGlitePool implements PostgresPool {
     return client as PostgresPoolClient;
   }
 
+  /**
+   * The data directory as a gzipped tar. It waits for its turn like a connection, so no transaction is
+   * open while it runs, and checkpoints first, so the copy's data files are current, not only its WAL.
+   */
+  async dumpDataDir(): Promise<Blob> {
+    const client = await this.connect();
+    try {
+      await this.pglite.exec('CHECKPOINT');
+      return await this.pglite.dumpDataDir('gzip');
+    } finally {
+      client.release();
+    }
+  }
+
   async end(): Promise<void> {
     this.#ended = true;
     await this.#tail;
