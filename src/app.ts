@@ -22,6 +22,7 @@ import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { breakerRoutes } from './modules/admin/breakers.js';
+import { faultRoutes } from './modules/admin/faults.js';
 import localAdmin from './modules/local-admin/plugin.js';
 import { triageRoutes } from './modules/triage/routes.js';
 import { sloRoutes } from './modules/slo/routes.js';
@@ -123,6 +124,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(apiKeyRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });
   await app.register(breakerRoutes, { prefix: '/v1' });
+  if (config.FAULT_INJECTION_ENABLED) await app.register(faultRoutes, { prefix: '/v1' });
   await app.register(triageRoutes, { prefix: '/v1', config });
   await app.register(sloRoutes, { config });
   return app;

@@ -6,10 +6,19 @@ import { buildInfo } from '../lib/build-info.js';
 import { hasActiveAdmin } from '../modules/users/repository.js';
 import { createLogger } from '../observability/logger.js';
 import { installShutdown } from './shutdown.js';
+import { startStallGuard } from './stall-guard.js';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config, buildInfo.name, buildInfo.version);
   const app = await buildApp(config, { logger });
+  // Once the app is built: starting the embedded database compiles its WASM and runs initdb in one
+  // synchronous stretch of seconds, which is start-up work, not a stall.
+  if (config.EVENT_LOOP_STALL_EXIT_SECONDS > 0)
+    startStallGuard({
+      exitAfterSeconds: config.EVENT_LOOP_STALL_EXIT_SECONDS,
+      service: buildInfo.name,
+      version: buildInfo.version,
+    });
   const exit = (code: number) => {
     // Let pino's asynchronous destination write the last lines before the process ends (bounded).
     setTimeout(() => process.exit(code), 1_000).unref();

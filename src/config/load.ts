@@ -112,6 +112,24 @@ function productionIssues(config: Record<string, unknown>, invalid: Set<string>)
   return issues;
 }
 
+/**
+ * A signal that arrives while the event loop is stalled is acted on only when the stall guard fires, so the
+ * guard must fire within the time a normal shutdown may take: otherwise a stalled process outlasts it.
+ */
+function stallGuardIssues(config: Record<string, unknown>): ConfigIssue[] {
+  const guard = config.EVENT_LOOP_STALL_EXIT_SECONDS;
+  const drain = config.SHUTDOWN_DRAIN_SECONDS;
+  const timeout = config.SHUTDOWN_TIMEOUT_SECONDS;
+  if (typeof guard !== 'number' || typeof drain !== 'number' || typeof timeout !== 'number') return [];
+  if (guard === 0 || guard <= drain + timeout) return [];
+  return [
+    {
+      key: 'EVENT_LOOP_STALL_EXIT_SECONDS',
+      message: `must not exceed SHUTDOWN_DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS (${drain + timeout}): a signal during a stall waits for the guard`,
+    },
+  ];
+}
+
 export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config {
   const issues: ConfigIssue[] = [];
   const raw = resolveRaw(env, options.cwd ?? process.cwd(), issues);
@@ -138,6 +156,8 @@ export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config
   const relaxed = out.ENVIRONMENT === 'development' || out.ENVIRONMENT === 'test';
   if (out.MIGRATE_ON_START === undefined) out.MIGRATE_ON_START = relaxed;
   if (out.ANONYMOUS_ACCESS === undefined) out.ANONYMOUS_ACCESS = relaxed;
+  if (out.EVENT_LOOP_STALL_EXIT_SECONDS === undefined) out.EVENT_LOOP_STALL_EXIT_SECONDS = relaxed ? 0 : 30;
+  issues.push(...stallGuardIssues(out));
   issues.push(...productionIssues(out, new Set(issues.map((i) => i.key.replace(/_FILE$/, '')))));
   if (
     typeof out.PASSWORD_MIN_LENGTH === 'number' &&

@@ -301,6 +301,12 @@ export const settings = {
     default: '25',
     description: 'After the drain, the longest wait for in-flight requests before the process exits with 1.',
   }),
+  EVENT_LOOP_STALL_EXIT_SECONDS: setting({
+    schema: int(0, 3600),
+    defaultDoc: '`30` in staging and production, `0` (off) in development and test',
+    description:
+      'Stall guard: when the event loop has not turned for this many seconds, a watchdog thread logs one line to stderr and kills the process (SIGKILL) so its supervisor restarts it. 0 turns it off. At most `SHUTDOWN_DRAIN_SECONDS` + `SHUTDOWN_TIMEOUT_SECONDS`.',
+  }),
   METRICS_PORT: setting({
     schema: int(0, 65535),
     defaultDoc: 'unset: `/metrics` on `PORT`',
@@ -510,4 +516,8 @@ type HasDefault<K extends SettingName> = (typeof settings)[K] extends { default:
 /** The validated, frozen configuration handed to buildApp(). */
 export type Config = {
   readonly [K in SettingName]: K extends HasDefault<K> ? Parsed<K> : Parsed<K> | undefined;
-} & { readonly MIGRATE_ON_START: boolean; readonly ANONYMOUS_ACCESS: boolean };
+} & {
+  readonly MIGRATE_ON_START: boolean;
+  readonly ANONYMOUS_ACCESS: boolean;
+  readonly EVENT_LOOP_STALL_EXIT_SECONDS: number;
+};

@@ -94,6 +94,30 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...production, MIGRATE_ON_START: 'true' }, noDotenv).MIGRATE_ON_START).toBe(true);
   });
 
+  it('when EVENT_LOOP_STALL_EXIT_SECONDS is unset, then the stall guard is off in development and test and 30 s elsewhere', () => {
+    expect(loadConfig({ ENVIRONMENT: 'test' }, noDotenv).EVENT_LOOP_STALL_EXIT_SECONDS).toBe(0);
+    expect(loadConfig({}, noDotenv).EVENT_LOOP_STALL_EXIT_SECONDS).toBe(0);
+    expect(loadConfig(production, noDotenv).EVENT_LOOP_STALL_EXIT_SECONDS).toBe(30);
+    expect(loadConfig({ ENVIRONMENT: 'test', EVENT_LOOP_STALL_EXIT_SECONDS: '7' }, noDotenv)).toMatchObject({
+      EVENT_LOOP_STALL_EXIT_SECONDS: 7,
+    });
+  });
+
+  it('when the stall guard would fire later than a shutdown may take, then it is refused', () => {
+    const issues = issuesOf(() =>
+      loadConfig({ ...production, SHUTDOWN_DRAIN_SECONDS: '5', SHUTDOWN_TIMEOUT_SECONDS: '10' }, noDotenv),
+    );
+    expect(issues.EVENT_LOOP_STALL_EXIT_SECONDS).toContain(
+      'must not exceed SHUTDOWN_DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS (15)',
+    );
+    expect(
+      loadConfig(
+        { ...production, EVENT_LOOP_STALL_EXIT_SECONDS: '0', SHUTDOWN_TIMEOUT_SECONDS: '10' },
+        noDotenv,
+      ).EVENT_LOOP_STALL_EXIT_SECONDS,
+    ).toBe(0);
+  });
+
   describe('in staging and production', () => {
     it('when the settings are safe, then start-up is allowed', () => {
       expect(loadConfig(production, noDotenv).ENVIRONMENT).toBe('production');
