@@ -14,6 +14,7 @@ import { migrateUp, pendingMigrations } from './adapters/postgres/migrator.js';
 import { seedDemoUser } from './modules/users/seed.js';
 import type { Config } from './config/schema.js';
 import { buildInfo } from './lib/build-info.js';
+import { closeSilentConnections } from './lib/silent-connections.js';
 import randomRoutes from './modules/random/routes.js';
 import { beaconRoutes } from './modules/beacon/routes.js';
 import { AccessLogController } from './observability/access-log.js';
@@ -32,7 +33,7 @@ import authentication from './plugins/authentication.js';
 import loadShedding from './plugins/load-shedding.js';
 import rateLimit from './plugins/rate-limit.js';
 import database from './plugins/database.js';
-import errorHandler from './plugins/error-handler.js';
+import errorHandler, { clientErrorHandler, frameworkErrors } from './plugins/error-handler.js';
 import errorTracking from './plugins/error-tracking.js';
 import faultInjection from './plugins/fault-injection.js';
 import health from './plugins/health.js';
@@ -56,14 +57,12 @@ export interface AppDeps {
   now?: () => Date;
 }
 
-// Server timeouts, each chosen on purpose:
-// - keep-alive idle longer than the 60 s idle timeout of common load balancers (AWS ALB, nginx), so the
-//   balancer, not the app, closes idle connections and never sends a request on a socket we just closed;
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-// - headers must arrive within 10 s: slow-header (slowloris) clients cannot hold sockets open;
-const HEADERS_TIMEOUT_MS = 10_000;
-// - a whole request (headers and body) within 30 s, well under the shutdown timeout;
-const REQUEST_TIMEOUT_MS = 30_000;
+// The server's timeouts are settings (HTTP_*_TIMEOUT_SECONDS, each with its reason in the schema). Node
+// checks them on a timer, every 30 s by default, which would let a slowloris client hold a socket up to
+// 30 s past its deadline; once a second keeps every deadline to within a second.
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+// Node's default, stated: a request's line and headers together; more answers 431.
+const MAX_HEADER_BYTES = 16_384;
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -83,15 +82,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     // Fastify takes a hop count too, though its types omit it.
     trustProxy: config.TRUST_PROXY as boolean | string[],
     bodyLimit: config.BODY_LIMIT_BYTES,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+    http: {
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    },
+    clientErrorHandler,
+    frameworkErrors,
     // Requests that arrive while closing are served (see lifecycle); Fastify's bare 503 would drop them.
     return503OnClosing: false,
     ajv: {
       customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  closeSilentConnections(app.server, config.HTTP_HEADERS_TIMEOUT_SECONDS * 1000);
 
   await app.register(tracing, { config }); // first: its hooks wrap every other plugin's
   await app.register(lifecycle);

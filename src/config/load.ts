@@ -166,6 +166,17 @@ export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config
   ) {
     issues.push({ key: 'PASSWORD_MIN_LENGTH', message: 'must not exceed PASSWORD_MAX_LENGTH' });
   }
+  if (
+    typeof out.HTTP_HEADERS_TIMEOUT_SECONDS === 'number' &&
+    typeof out.HTTP_REQUEST_TIMEOUT_SECONDS === 'number' &&
+    out.HTTP_HEADERS_TIMEOUT_SECONDS > out.HTTP_REQUEST_TIMEOUT_SECONDS
+  ) {
+    // Node refuses a server whose headers timeout exceeds its request timeout.
+    issues.push({
+      key: 'HTTP_HEADERS_TIMEOUT_SECONDS',
+      message: 'must not exceed HTTP_REQUEST_TIMEOUT_SECONDS',
+    });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze(out) as Config;
 }

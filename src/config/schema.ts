@@ -290,6 +290,24 @@ export const settings = {
     default: '1048576',
     description: 'Largest accepted request body; larger bodies get 413.',
   }),
+  HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: setting({
+    schema: int(1, 3600),
+    default: '65',
+    description:
+      'An idle keep-alive connection is closed after this long. Above the 60 s idle timeout of common load balancers (AWS ALB, nginx), so the balancer closes first and never sends a request on a socket the app just closed.',
+  }),
+  HTTP_HEADERS_TIMEOUT_SECONDS: setting({
+    schema: int(1, 600),
+    default: '10',
+    description:
+      'A request line and headers must arrive within this long, or the connection gets 408 and is closed: slow-header (slowloris) clients cannot hold sockets.',
+  }),
+  HTTP_REQUEST_TIMEOUT_SECONDS: setting({
+    schema: int(1, 3600),
+    default: '30',
+    description:
+      'A whole request (headers and body) must arrive within this long, or it gets 408: a trickled body cannot hold a socket. At least `HTTP_HEADERS_TIMEOUT_SECONDS`.',
+  }),
   SHUTDOWN_DRAIN_SECONDS: setting({
     schema: int(0, 600),
     default: '5',

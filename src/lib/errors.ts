@@ -17,6 +17,8 @@ export const PROBLEM_TYPES = {
   'not-found': 'Not Found',
   'method-not-allowed': 'Method Not Allowed',
   'payload-too-large': 'Payload Too Large',
+  'request-timeout': 'Request Timeout',
+  'header-fields-too-large': 'Request Header Fields Too Large',
   'unsupported-media-type': 'Unsupported Media Type',
   'bad-request': 'Bad Request',
   unauthorized: 'Unauthorized',
@@ -135,6 +137,10 @@ export function slugFor(statusCode: number, code: string | undefined): ProblemSl
       return 'not-found';
     case 405:
       return 'method-not-allowed';
+    case 408:
+      return 'request-timeout';
+    case 431:
+      return 'header-fields-too-large';
     case 413:
       return 'payload-too-large';
     case 415:

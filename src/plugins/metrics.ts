@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo } from '../lib/build-info.js';
 import { cachedChildren } from '../observability/label-cache.js';
+import type { ClientErrorReason } from './error-handler.js';
 import { routeOf } from './request-context.js';
 
 // From 5 ms (a cache hit) to 10 s (past any sane client timeout); dense around the 250 ms SLO.
@@ -20,6 +21,8 @@ export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 export interface Metrics {
   readonly registry: Registry;
+  /** A connection refused at the socket (see clientErrorHandler): timeouts, oversized or malformed requests. */
+  countClientError(reason: ClientErrorReason): void;
   /** Address of the separate metrics listener, when METRICS_PORT is set and the app is listening. */
   address(): AddressInfo | undefined;
 }
@@ -100,8 +103,17 @@ export default fp(
               },
             );
           });
+    const clientErrors = new Counter({
+      name: 'http_client_errors_total',
+      help: 'Connections answered at the socket, before any request existed, by reason: timeout (408), header_overflow (431), malformed (400, including smuggling-shaped framing).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    for (const reason of ['timeout', 'header_overflow', 'malformed'] as const)
+      clientErrors.labels({ reason });
     app.decorate('metrics', {
       registry,
+      countClientError: (reason) => clientErrors.labels({ reason }).inc(),
       address: () => (server?.address() as AddressInfo | null) ?? undefined,
     });
 

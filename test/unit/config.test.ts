@@ -118,6 +118,13 @@ describe('loadConfig', () => {
     ).toBe(0);
   });
 
+  it('when the headers timeout exceeds the request timeout, then it is refused (Node would refuse the server)', () => {
+    const issues = issuesOf(() =>
+      loadConfig({ HTTP_HEADERS_TIMEOUT_SECONDS: '40', HTTP_REQUEST_TIMEOUT_SECONDS: '30' }, noDotenv),
+    );
+    expect(issues.HTTP_HEADERS_TIMEOUT_SECONDS).toBe('must not exceed HTTP_REQUEST_TIMEOUT_SECONDS');
+  });
+
   describe('in staging and production', () => {
     it('when the settings are safe, then start-up is allowed', () => {
       expect(loadConfig(production, noDotenv).ENVIRONMENT).toBe('production');
