@@ -55,6 +55,8 @@ export interface AppDeps {
   database?: Database;
   /** Clock for token issue and verification (tests); defaults to the system clock. */
   now?: () => Date;
+  /** In a worker process: what /metrics answers (the whole service's metrics, from the primary). */
+  metricsSource?: () => Promise<{ text: string; contentType: string }>;
 }
 
 // The server's timeouts are settings (HTTP_*_TIMEOUT_SECONDS, each with its reason in the schema). Node
@@ -109,6 +111,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     metricsPort: config.METRICS_PORT,
     host: config.HOST,
     commit: config.APP_COMMIT,
+    source: deps.metricsSource,
   });
   await app.register(database, { config, database: deps.database });
   await app.register(redis, { url: config.REDIS_URL });

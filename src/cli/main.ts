@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 // The command line: argv -> loadConfig -> run -> exit code. 0 success, 1 failure, 2 bad usage or config.
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { buildInfo } from '../lib/build-info.js';
+import { usableCpus } from '../lib/usable-cpus.js';
 import { createLogger } from '../observability/logger.js';
-import { BackupUsageError, parseBackupArgs, runBackupCommand, type BackupCommand } from './backup.js';
-import { createUserCommand } from './create-user.js';
-import { migrate } from './migrate.js';
-import { serve } from './serve.js';
-import { TriageFileError, TriageUsageError, triageCommand } from './triage.js';
+import { runPrimary } from './cluster/primary.js';
+import type { BackupCommand } from './backup.js';
 
 const USAGE = `usage: reliability-api <command>
 
@@ -37,6 +36,8 @@ function fail(code: number, message: string): never {
   process.exit(code);
 }
 
+// Each command's module is imported when that command runs: a command loads only what it uses (a cluster
+// primary, for one, never loads the app, the database drivers or argon2).
 async function main(argv: string[]): Promise<void> {
   // backup and restore take their own options (see backup.ts and docs/backups.md).
   if (argv[0] === 'backup' || argv[0] === 'restore') {
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${USAGE}\n`);
       return;
     }
+    const { BackupUsageError, parseBackupArgs, runBackupCommand } = await import('./backup.js');
     let args: BackupCommand;
     try {
       args = parseBackupArgs(argv[0], argv.slice(1));
@@ -60,6 +62,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${USAGE}\n`);
       return;
     }
+    const { TriageFileError, TriageUsageError, triageCommand } = await import('./triage.js');
     await triageCommand(argv.slice(1), process.env, (line) => process.stdout.write(`${line}\n`)).catch(
       (error: unknown) => {
         if (error instanceof TriageFileError) fail(2, error.message);
@@ -78,6 +81,7 @@ async function main(argv: string[]): Promise<void> {
       throw new UsageError('--role must be admin or user');
     const config = loadConfig(process.env);
     const log = createLogger(config, `${buildInfo.name}-cli`, buildInfo.version);
+    const { createUserCommand } = await import('./create-user.js');
     await createUserCommand(config, { username: values.username, role: values.role }, log, (line) =>
       process.stdout.write(`${line}\n`),
     );
@@ -114,10 +118,27 @@ async function main(argv: string[]): Promise<void> {
 
   const config = loadConfig(process.env);
   if (command === 'serve') {
-    await serve(config);
+    if (cluster.isWorker) {
+      const { serve } = await import('./serve.js');
+      await serve(config, { slot: process.env.WORKER_SLOT ?? String(cluster.worker?.id) });
+      return;
+    }
+    const workers = config.WEB_CONCURRENCY === 'auto' ? usableCpus() : config.WEB_CONCURRENCY;
+    if (workers === 1) {
+      const { serve } = await import('./serve.js');
+      await serve(config);
+      return;
+    }
+    const root = createLogger(config, buildInfo.name, buildInfo.version);
+    const exit = (code: number) => {
+      setTimeout(() => process.exit(code), 1_000).unref();
+      root.flush(() => process.exit(code));
+    };
+    runPrimary({ config, workers, log: root.child({ worker: 'primary' }), exit });
     return;
   }
   const log = createLogger(config, `${buildInfo.name}-migrate`, buildInfo.version);
+  const { migrate } = await import('./migrate.js');
   await migrate(config, { action: action as 'up' | 'down' | 'status', steps }, log, (line) =>
     process.stdout.write(`${line}\n`),
   );

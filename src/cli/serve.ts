@@ -1,16 +1,25 @@
 // `serve`: build the app, listen, finish initialization (migrations when enabled), and shut down gracefully.
+// With WEB_CONCURRENCY > 1 this runs in each worker process, under a primary (cluster/primary.ts).
 import type { AddressInfo } from 'node:net';
 import { buildApp, startApp, type App } from '../app.js';
 import type { Config } from '../config/schema.js';
 import { buildInfo } from '../lib/build-info.js';
 import { hasActiveAdmin } from '../modules/users/repository.js';
 import { createLogger } from '../observability/logger.js';
+import { PrimaryLink } from './cluster/worker.js';
 import { installShutdown } from './shutdown.js';
 import { startStallGuard } from './stall-guard.js';
 
-export async function serve(config: Config): Promise<void> {
-  const logger = createLogger(config, buildInfo.name, buildInfo.version);
-  const app = await buildApp(config, { logger });
+export interface WorkerIdentity {
+  /** The worker's slot, 1..WEB_CONCURRENCY: on its log lines and its metrics. */
+  slot: string;
+}
+
+export async function serve(config: Config, worker?: WorkerIdentity): Promise<void> {
+  const root = createLogger(config, buildInfo.name, buildInfo.version);
+  const logger = worker === undefined ? root : root.child({ worker: worker.slot });
+  const primary = worker === undefined ? undefined : new PrimaryLink();
+  const app = await buildApp(config, { logger, metricsSource: primary?.metrics });
   // Once the app is built: starting the embedded database compiles its WASM and runs initdb in one
   // synchronous stretch of seconds, which is start-up work, not a stall.
   if (config.EVENT_LOOP_STALL_EXIT_SECONDS > 0)
@@ -22,9 +31,9 @@ export async function serve(config: Config): Promise<void> {
   const exit = (code: number) => {
     // Let pino's asynchronous destination write the last lines before the process ends (bounded).
     setTimeout(() => process.exit(code), 1_000).unref();
-    logger.flush(() => process.exit(code));
+    root.flush(() => process.exit(code));
   };
-  const shutdown = installShutdown({ app, config, exit });
+  const shutdown = installShutdown({ app, config, exit, signals: worker === undefined });
   // Listen before migrating: the startup probe must be able to answer 503 while migrations run.
   await app.listen({ port: config.PORT, host: config.HOST });
   try {
@@ -38,7 +47,9 @@ export async function serve(config: Config): Promise<void> {
     { environment: config.ENVIRONMENT, migrate_on_start: config.MIGRATE_ON_START },
     'ready to serve',
   );
-  if (config.ENVIRONMENT === 'development') await firstRunHint(app, config);
+  primary?.attach(app, config, shutdown, exit);
+  if (config.ENVIRONMENT === 'development' && (worker === undefined || worker.slot === '1'))
+    await firstRunHint(app, config);
 }
 
 /** Until the first admin exists, a development server says how to create one, and where the docs are. */

@@ -10,12 +10,18 @@ export interface ShutdownOptions {
   app: App;
   config: Pick<Config, 'SHUTDOWN_DRAIN_SECONDS' | 'SHUTDOWN_TIMEOUT_SECONDS'>;
   exit: (code: number) => void;
+  /**
+   * Whether SIGTERM and SIGINT start the plan. A worker process ignores them: a terminal's Ctrl-C or
+   * systemd's stop reaches every process of the group, and its primary tells it when to stop.
+   */
+  signals?: boolean;
 }
 
 export function installShutdown({
   app,
   config,
   exit,
+  signals = true,
 }: ShutdownOptions): (reason: string, code: number) => Promise<void> {
   let started = false;
 
@@ -50,7 +56,7 @@ export function installShutdown({
     exit(code);
   };
 
-  const onSignal = (signal: NodeJS.Signals) => void shutdown(signal, 0);
+  const onSignal = signals ? (signal: NodeJS.Signals) => void shutdown(signal, 0) : () => undefined;
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('uncaughtException', (error) => {

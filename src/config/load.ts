@@ -158,6 +158,19 @@ export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config
   if (out.ANONYMOUS_ACCESS === undefined) out.ANONYMOUS_ACCESS = relaxed;
   if (out.EVENT_LOOP_STALL_EXIT_SECONDS === undefined) out.EVENT_LOOP_STALL_EXIT_SECONDS = relaxed ? 0 : 30;
   issues.push(...stallGuardIssues(out));
+  const embedded = typeof out.DATABASE_URL !== 'string' || out.DATABASE_URL.startsWith('pglite:');
+  if (
+    out.WEB_CONCURRENCY !== undefined &&
+    out.WEB_CONCURRENCY !== 1 &&
+    embedded &&
+    !issues.some((i) => i.key === 'DATABASE_URL')
+  ) {
+    issues.push({
+      key: 'WEB_CONCURRENCY',
+      message:
+        'several worker processes need PostgreSQL (DATABASE_URL): the embedded database belongs to one process',
+    });
+  }
   issues.push(...productionIssues(out, new Set(issues.map((i) => i.key.replace(/_FILE$/, '')))));
   if (
     typeof out.PASSWORD_MIN_LENGTH === 'number' &&

@@ -290,6 +290,35 @@ export const settings = {
     default: '1048576',
     description: 'Largest accepted request body; larger bodies get 413.',
   }),
+  WEB_CONCURRENCY: setting({
+    schema: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^(auto|[1-9]\d{0,2})$/, 'must be auto or a number of processes from 1 to 999')
+      .transform((v): number | 'auto' => (v === 'auto' ? 'auto' : Number(v))),
+    default: '1',
+    description:
+      'Worker processes behind one primary that supervises them (VMs and PaaS; on Kubernetes scale pods instead). `1`: no primary, a single process. `auto`: the CPUs this process may use (its cgroup quota, else the available cores). More than one needs PostgreSQL (`DATABASE_URL`).',
+  }),
+  MAX_REQUESTS: setting({
+    schema: int(0, 1_000_000_000),
+    default: '0',
+    description:
+      'With worker processes: a worker is replaced after serving this many requests (plus a random `MAX_REQUESTS_JITTER`), its successor listening before it drains, so no request fails. 0 never recycles.',
+  }),
+  MAX_REQUESTS_JITTER: setting({
+    schema: int(0, 1_000_000_000),
+    default: '0',
+    description:
+      "Up to this many requests are added at random to each worker's `MAX_REQUESTS`, so workers do not recycle together.",
+  }),
+  WORKER_MAX_RESTARTS: setting({
+    schema: int(1, 1000),
+    default: '10',
+    description:
+      'With worker processes: crashed workers are replaced with exponential backoff; more than this many replacements within a minute is a crash loop, and the primary stops the service with exit code 1.',
+  }),
   HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: setting({
     schema: int(1, 3600),
     default: '65',

@@ -34,7 +34,16 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async (app, opts: { metricsPort: number | undefined; host: string; commit: string }) => {
+  async (
+    app,
+    opts: {
+      metricsPort: number | undefined;
+      host: string;
+      commit: string;
+      /** What a scrape answers instead of this registry: the whole service's metrics, in a worker process. */
+      source?: () => Promise<{ text: string; contentType: string }>;
+    },
+  ) => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters, which `promtool check metrics` rightly refuses; their per-type siblings
@@ -86,6 +95,8 @@ export default fp(
       done();
     });
 
+    const exposition =
+      opts.source ?? (async () => ({ text: await registry.metrics(), contentType: registry.contentType }));
     // A bare node:http listener when METRICS_PORT is set: scrapes stay off the API port and its protections.
     const server =
       opts.metricsPort === undefined
@@ -95,8 +106,8 @@ export default fp(
               res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
               return;
             }
-            registry.metrics().then(
-              (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+            exposition().then(
+              ({ text, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(text),
               (error: unknown) => {
                 app.log.error({ err: error }, 'metrics collection failed');
                 res.writeHead(500).end();
@@ -122,8 +133,9 @@ export default fp(
         '/metrics',
         { config: { operational: true }, schema: { hide: true } },
         async (_request, reply) => {
-          reply.type(registry.contentType);
-          return registry.metrics();
+          const { text, contentType } = await exposition();
+          reply.type(contentType);
+          return text;
         },
       );
       return;

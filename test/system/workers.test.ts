@@ -1,0 +1,168 @@
+// WEB_CONCURRENCY worker processes under a primary, as real processes against the real PostgreSQL and
+// under steady load: a killed worker costs only its in-flight requests and is replaced within seconds, a
+// MAX_REQUESTS recycle fails no request, SIGTERM lets requests in flight finish and exits 0, /metrics
+// counts every request exactly across recycles, and a crash loop stops the service.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startLoad } from '../helpers/load.js';
+import { logLines, run, runToEnd, waitFor, type Running } from '../helpers/process.js';
+import { closedPort, createTestDatabase, type TestDatabase } from '../helpers/services.js';
+
+const UNLIMITED = { limit: 1_000_000, window_seconds: 1, burst: 1_000_000 };
+
+describe('worker processes: configuration', () => {
+  it('when WEB_CONCURRENCY > 1 has no DATABASE_URL, then serve exits 2 with one line', async () => {
+    const { code, stderr } = await runToEnd(['serve'], { ENVIRONMENT: 'test', WEB_CONCURRENCY: '2' });
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('WEB_CONCURRENCY: several worker processes need PostgreSQL (DATABASE_URL)');
+  });
+});
+
+describe.skipIf(!inject('postgresAvailable'))('worker processes', { timeout: 120_000 }, () => {
+  let db: TestDatabase;
+  const running: Running[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase('workers');
+  });
+  afterAll(async () => {
+    for (const server of running) {
+      if (server.child.exitCode === null && server.child.signalCode === null) {
+        server.child.kill('SIGKILL');
+        await server.exited;
+      }
+    }
+    await db.drop();
+  });
+
+  async function startCluster(env: Record<string, string> = {}) {
+    const port = await closedPort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = run(['serve'], {
+      ENVIRONMENT: 'test',
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      WEB_CONCURRENCY: '2',
+      SHUTDOWN_DRAIN_SECONDS: '1',
+      LOG_LEVEL: 'info',
+      RATE_LIMITS: JSON.stringify({ api: { anonymous: UNLIMITED }, auth: { anonymous: UNLIMITED } }),
+      LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+      ...env,
+    });
+    running.push(server);
+    await waitFor(`${base}/health/ready`, 200, 60_000);
+    await until(() => readyWorkers(server).size === 2, 30_000);
+    return { server, base };
+  }
+
+  /** slot -> pid of the workers the primary reported ready, newest last. */
+  function readyWorkers(server: Running): Map<number, number> {
+    const ready = new Map<number, number>();
+    for (const line of logLines(server.stdout()))
+      if (line.msg === 'worker ready') ready.set(line.worker_slot as number, line.pid as number);
+    return ready;
+  }
+
+  async function until(condition: () => boolean, timeoutMs: number) {
+    const started = performance.now();
+    while (!condition()) {
+      if (performance.now() - started > timeoutMs) throw new Error('condition not met in time');
+      await sleep(50);
+    }
+  }
+
+  async function requestTotal(base: string, route: string): Promise<number> {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    let total = 0;
+    for (const line of text.split('\n'))
+      if (line.startsWith('http_requests_total{') && line.includes(`route="${route}"`))
+        total += Number(line.split(' ').at(-1));
+    return total;
+  }
+
+  it('when a worker is SIGKILLed under load, then only its in-flight requests fail and a replacement serves within seconds', async () => {
+    const { server, base } = await startCluster();
+    const connections = 8;
+    const load = startLoad(`${base}/v1/random?min=1&max=6`, connections);
+    await sleep(2_000);
+    const victim = readyWorkers(server).get(1)!;
+    const killedAt = load.now();
+    process.kill(victim, 'SIGKILL');
+    const replacedAfter = performance.now();
+    await until(() => readyWorkers(server).get(1) !== victim, 15_000);
+    const replacementMs = performance.now() - replacedAfter;
+    await sleep(2_000);
+    const report = await load.stop();
+
+    // A failure is a request that was on its way to the victim when it died: sent before the kill.
+    expect(report.failures.length).toBeLessThanOrEqual(connections);
+    for (const failure of report.failures) expect(failure.sentAtMs).toBeLessThanOrEqual(killedAt + 50);
+    expect(report.ok).toBeGreaterThan(500);
+    expect(replacementMs).toBeLessThan(10_000);
+    const primary = logLines(server.stdout()).find((l) => l.msg === 'worker crashed; replacing it');
+    expect(primary).toMatchObject({ worker_slot: 1, pid: victim, signal: 'SIGKILL' });
+    process.stdout.write(
+      `SIGKILL of a worker under load: ${report.failures.length} of ${report.sent} requests failed (${[...new Set(report.failures.map((f) => f.reason))].join(', ') || 'none'}); replacement ready after ${Math.round(replacementMs)} ms\n`,
+    );
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('when workers recycle after MAX_REQUESTS under steady load, then no request fails and /metrics counts every one', async () => {
+    const { server, base } = await startCluster({ MAX_REQUESTS: '1500', MAX_REQUESTS_JITTER: '300' });
+    const route = '/v1/random';
+    const load = startLoad(`${base}${route}?min=1&max=6`, 8);
+    await sleep(10_000);
+    const report = await load.stop();
+    const recycles = logLines(server.stdout()).filter((l) => l.msg === 'worker retired').length;
+    expect(report.failures).toEqual([]);
+    expect(recycles).toBeGreaterThanOrEqual(2);
+    // Every answered request, through every worker that served and retired since.
+    await sleep(500);
+    expect(await requestTotal(base, route)).toBe(report.sent);
+    process.stdout.write(
+      `recycling under load: ${report.sent} requests in ${Math.round(report.durationMs)} ms, ${recycles} workers retired, ${report.failures.length} failed; /metrics total ${report.sent}\n`,
+    );
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('when SIGTERM reaches the primary with requests in flight, then every one completes and it exits 0', async () => {
+    const { server, base } = await startCluster({ FAULT_INJECTION_ENABLED: 'true' });
+    const slow = Array.from({ length: 10 }, () =>
+      fetch(`${base}/v1/random`, { headers: { 'x-fault-delay-ms': '2000' } }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    );
+    await sleep(300);
+    server.child.kill('SIGTERM');
+    expect(await Promise.all(slow)).toEqual(Array(10).fill(200));
+    const { code } = await server.exited;
+    expect(code).toBe(0);
+    const lines = logLines(server.stdout()).map((l) => l.msg);
+    expect(lines.filter((m) => m === 'shutdown: complete')).toHaveLength(2);
+    expect(lines).toContain('primary: every worker has stopped');
+  });
+
+  it('when workers keep crashing at start, then the primary reports a crash loop and exits 1', async () => {
+    const port = await closedPort();
+    const deadDatabase = `postgres://postgres@127.0.0.1:${await closedPort()}/none`;
+    const server = run(['serve'], {
+      ENVIRONMENT: 'test',
+      DATABASE_URL: deadDatabase,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      WEB_CONCURRENCY: '2',
+      WORKER_MAX_RESTARTS: '3',
+      SHUTDOWN_DRAIN_SECONDS: '0',
+    });
+    running.push(server);
+    const { code } = await server.exited;
+    expect(code).toBe(1);
+    const lines = logLines(server.stdout());
+    expect(lines.filter((l) => l.msg === 'worker crashed; replacing it').length).toBeGreaterThanOrEqual(3);
+    expect(lines.find((l) => String(l.msg).startsWith('crash loop'))?.level).toBe('error');
+  });
+});
