@@ -156,7 +156,11 @@ export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config
   const relaxed = out.ENVIRONMENT === 'development' || out.ENVIRONMENT === 'test';
   if (out.MIGRATE_ON_START === undefined) out.MIGRATE_ON_START = relaxed;
   if (out.ANONYMOUS_ACCESS === undefined) out.ANONYMOUS_ACCESS = relaxed;
-  if (out.EVENT_LOOP_STALL_EXIT_SECONDS === undefined) out.EVENT_LOOP_STALL_EXIT_SECONDS = relaxed ? 0 : 30;
+  if (out.EVENT_LOOP_STALL_EXIT_SECONDS === undefined) {
+    // Within the shutdown bound (see stallGuardIssues) when that is shorter than the usual 30 s.
+    const bound = Number(out.SHUTDOWN_DRAIN_SECONDS) + Number(out.SHUTDOWN_TIMEOUT_SECONDS);
+    out.EVENT_LOOP_STALL_EXIT_SECONDS = relaxed ? 0 : Math.min(30, Number.isFinite(bound) ? bound : 30);
+  }
   issues.push(...stallGuardIssues(out));
   const embedded = typeof out.DATABASE_URL !== 'string' || out.DATABASE_URL.startsWith('pglite:');
   if (

@@ -350,7 +350,8 @@ export const settings = {
   }),
   EVENT_LOOP_STALL_EXIT_SECONDS: setting({
     schema: int(0, 3600),
-    defaultDoc: '`30` in staging and production, `0` (off) in development and test',
+    defaultDoc:
+      '`30` in staging and production (less when `SHUTDOWN_DRAIN_SECONDS` + `SHUTDOWN_TIMEOUT_SECONDS` is less), `0` (off) in development and test',
     description:
       'Stall guard: when the event loop has not turned for this many seconds, a watchdog thread logs one line to stderr and kills the process (SIGKILL) so its supervisor restarts it. 0 turns it off. At most `SHUTDOWN_DRAIN_SECONDS` + `SHUTDOWN_TIMEOUT_SECONDS`.',
   }),

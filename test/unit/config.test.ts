@@ -104,9 +104,10 @@ describe('loadConfig', () => {
   });
 
   it('when the stall guard would fire later than a shutdown may take, then it is refused', () => {
-    const issues = issuesOf(() =>
-      loadConfig({ ...production, SHUTDOWN_DRAIN_SECONDS: '5', SHUTDOWN_TIMEOUT_SECONDS: '10' }, noDotenv),
-    );
+    const short = { ...production, SHUTDOWN_DRAIN_SECONDS: '5', SHUTDOWN_TIMEOUT_SECONDS: '10' };
+    // Unset, it follows the shorter bound; set above it, it is refused.
+    expect(loadConfig(short, noDotenv).EVENT_LOOP_STALL_EXIT_SECONDS).toBe(15);
+    const issues = issuesOf(() => loadConfig({ ...short, EVENT_LOOP_STALL_EXIT_SECONDS: '30' }, noDotenv));
     expect(issues.EVENT_LOOP_STALL_EXIT_SECONDS).toContain(
       'must not exceed SHUTDOWN_DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS (15)',
     );
