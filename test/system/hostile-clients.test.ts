@@ -278,7 +278,8 @@ describe.skipIf(!inject('postgresAvailable'))('hostile and broken clients', { ti
     );
     expect(report.failures).toEqual([]);
     expect(report.p99Ms).toBeLessThan(50);
-    expect(Math.abs(deltaMiB)).toBeLessThan(20);
+    // Growth is what an attack could cause; less than at the start (a collection since) is fine.
+    expect(deltaMiB).toBeLessThan(20);
     expect(loud).toEqual([]);
     expect(server.child.exitCode).toBeNull();
   });
