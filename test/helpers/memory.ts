@@ -3,9 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, type Running } from './process.js';
 
 const PRELOAD = new URL('./collect-on-signal.mjs', import.meta.url).href;
+const BARE_SERVER = new URL('./bare-http-server.mjs', import.meta.url).pathname;
 
 /** The command for `run()` that starts the CLI with the collect-on-signal preload. */
 export const COLLECTABLE_CLI = [process.execPath, '--expose-gc', '--import', PRELOAD, CLI];
+
+/** The command for `run()` that starts a bare node:http server (with the preload) on `port`. */
+export const bareServer = (port: number) => [process.execPath, '--expose-gc', BARE_SERVER, String(port)];
 
 export interface Memory {
   rssBytes: number;
