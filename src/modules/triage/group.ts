@@ -38,11 +38,15 @@ function addDistinct<T>(list: T[], value: T | undefined): void {
   if (value !== undefined && !list.includes(value)) list.push(value);
 }
 
-/** Groups `events` (any order), newest samples first, most frequent group first. */
+/**
+ * Groups `events` (any order by time; within one millisecond, in the order they happened, as the ring and
+ * a log file hold them), newest samples first, most frequent group first.
+ */
 export function groupEvents(events: readonly ErrorEvent[]): ErrorGroup[] {
   const byFingerprint = new Map<string, Building>();
-  // Newest first, so the sample ids and the sample message are the most recent ones.
-  const newestFirst = [...events].sort((a, b) => b.time - a.time);
+  // Newest first, so the sample ids and the sample message are the most recent ones. Reversed before the
+  // (stable) sort: of two events in the same millisecond, the later one comes first.
+  const newestFirst = [...events].reverse().sort((a, b) => b.time - a.time);
   for (const event of newestFirst) {
     const parts = fingerprintParts(event);
     const key = fingerprint(parts);
