@@ -127,9 +127,15 @@ export const settings = {
   }),
   DB_STATEMENT_TIMEOUT_MS: setting({
     schema: int(0, 3_600_000),
-    default: '5000',
+    default: '1000',
     description:
-      'Server-side statement timeout for every query, so a stuck query cannot hold a connection forever (0 disables).',
+      'Server-side statement timeout for every query of the API, so a stuck query cannot hold a connection. The client gives up 500 ms after it (a silent network), and the request answers 503. `migrate` and `backup` run without one. 0 disables both.',
+  }),
+  DB_CONNECT_TIMEOUT_MS: setting({
+    schema: int(100, 60_000),
+    default: '1000',
+    description:
+      'Longest a request waits for a database connection (a pooled one or a new one) before it answers 503 with `Retry-After`.',
   }),
   MIGRATE_ON_START: setting({
     schema: bool,

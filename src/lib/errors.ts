@@ -128,6 +128,19 @@ export const idempotencyKeyReused = (): AppError =>
     'this Idempotency-Key was already used for a different request',
   );
 
+/**
+ * 503: a dependency the request needs (the database) did not answer within its deadline or refused the
+ * connection. Retry-After is short: outages that end within seconds (a failover, a restart) are common.
+ */
+export const dependencyUnavailable = (dependency: string, retryAfterSeconds = 2): AppError =>
+  new AppError(
+    503,
+    'APP_DEPENDENCY_UNAVAILABLE',
+    'service-unavailable',
+    `the ${dependency} is unavailable; retry shortly`,
+    { 'retry-after': String(retryAfterSeconds) },
+  );
+
 /** Maps a status code and an error code to the problem slug shown to clients. */
 export function slugFor(statusCode: number, code: string | undefined): ProblemSlug {
   if (code === 'APP_VALIDATION_ERROR' || code === 'FST_ERR_VALIDATION') return 'validation-error';

@@ -12,7 +12,10 @@ declare module 'fastify' {
 }
 
 export interface DatabasePluginOptions {
-  config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DB_POOL_SIZE' | 'DB_STATEMENT_TIMEOUT_MS'>;
+  config: Pick<
+    Config,
+    'DATABASE_URL' | 'DATA_DIR' | 'DB_POOL_SIZE' | 'DB_STATEMENT_TIMEOUT_MS' | 'DB_CONNECT_TIMEOUT_MS'
+  >;
   /** A database opened by the caller (tests, CLI); the caller then owns closing it. */
   database?: Database;
 }
@@ -27,6 +30,7 @@ export default fp(
         dataDir: config.DATA_DIR,
         poolSize: config.DB_POOL_SIZE,
         statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+        connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
         applicationName: 'reliability-api',
         owner: 'reliability-api serve',
         logger: app.log,

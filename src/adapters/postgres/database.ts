@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import { dependencyUnavailable } from '../../lib/errors.js';
 import type { Log } from '../../observability/logger.js';
 import { TRACER_NAME } from '../../observability/tracing.js';
 import { acquireEmbeddedLock, type HeldLock } from './embedded-lock.js';
@@ -27,7 +28,13 @@ export interface DatabaseOptions {
   url: string | undefined;
   dataDir: string;
   poolSize: number;
+  /**
+   * Server-side statement timeout (0: none). The client gives up on a query 500 ms after it (see
+   * QUERY_DEADLINE_SLACK_MS), so a silent network costs a request a bounded wait, not a hang.
+   */
   statementTimeoutMs: number;
+  /** How long a checkout may wait for a pooled connection or a new one (default 1000 ms). */
+  connectTimeoutMs?: number;
   applicationName: string;
   /** Who opens an embedded database, as its lock names the holder (default: `applicationName`). */
   owner?: string;
@@ -90,6 +97,58 @@ const TARGET: Record<string, RegExp> = {
   SELECT: new RegExp(String.raw`\bfrom\s+${IDENTIFIER}`, 'i'),
 };
 
+// A query whose answer has not arrived this long after the statement timeout would have ended it is on a
+// dead connection (packets dropped, server gone silent): the client gives up and discards the connection.
+export const QUERY_DEADLINE_SLACK_MS = 500;
+
+// SQLSTATE classes and codes that mean "the database cannot serve now", not "this query is wrong":
+// 08 connection exception, 57P01-57P03 shutdown or start-up, 53300 too many connections.
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+const UNAVAILABLE_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+// pg and pg-pool report lost or timed-out connections with these messages and no code.
+const UNAVAILABLE_MESSAGE =
+  /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/;
+
+/** Whether `error` says the database is unreachable or not serving (as opposed to a failed statement). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) {
+    return true;
+  }
+  return UNAVAILABLE_MESSAGE.test(error.message);
+}
+
+/**
+ * Logs the database going away once, and its return once, instead of a line per failed request during
+ * an outage.
+ */
+class AvailabilityLog {
+  #down = false;
+  constructor(private readonly logger: Log) {}
+
+  failed(error: unknown) {
+    if (this.#down) return;
+    this.#down = true;
+    this.logger.warn({ err: error }, 'database unavailable: requests that need it answer 503');
+  }
+
+  succeeded() {
+    if (!this.#down) return;
+    this.#down = false;
+    this.logger.info('database available again');
+  }
+}
+
 function operationOf(verb: string | undefined): Operation {
   const lower = verb?.toLowerCase();
   return lower === 'select' || lower === 'insert' || lower === 'update' || lower === 'delete'
@@ -115,9 +174,25 @@ function targetOf(verb: string, text: string): string | undefined {
  * Queries outside any trace (start-up, the revocation catch-up every 500 ms) are measured but start no
  * trace of their own: otherwise they would be a root trace twice a second.
  */
-function instrumentPool(pool: PostgresPool, observers: Set<QueryObserver>, base: Attributes): PostgresPool {
+function instrumentPool(
+  pool: PostgresPool,
+  observers: Set<QueryObserver>,
+  base: Attributes,
+  availability: AvailabilityLog,
+): PostgresPool {
   const wrapped = new WeakMap<PostgresPoolClient, PostgresPoolClient>();
   const checkedOutAt = new WeakMap<PostgresPoolClient, number>();
+  // Clients whose connection failed mid-query: released with the error so the pool discards them (pg
+  // keeps a client whose query timed out on the client side, its protocol state stuck on that query).
+  const broken = new WeakMap<PostgresPoolClient, Error>();
+
+  /** A connection failure becomes a 503 for the caller; any other error is the statement's own. */
+  function unavailable(client: PostgresPoolClient | undefined, error: unknown): unknown {
+    if (!isDatabaseUnavailable(error)) return error;
+    if (client !== undefined) broken.set(client, error as Error);
+    availability.failed(error);
+    return dependencyUnavailable('database');
+  }
 
   async function run<R>(
     client: PostgresPoolClient,
@@ -140,7 +215,9 @@ function instrumentPool(pool: PostgresPool, observers: Set<QueryObserver>, base:
         .startSpan(name, { kind: SpanKind.CLIENT, attributes, startTime: performance.timeOrigin + started });
     }
     try {
-      return await client.query<R>(text, parameters);
+      const result = await client.query<R>(text, parameters);
+      availability.succeeded();
+      return result;
     } catch (error) {
       if (span !== undefined) {
         const code = (error as { code?: unknown }).code;
@@ -148,7 +225,7 @@ function instrumentPool(pool: PostgresPool, observers: Set<QueryObserver>, base:
         span.setAttribute('error.type', typeof code === 'string' ? code : 'error');
         span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
       }
-      throw error;
+      throw unavailable(client, error);
     } finally {
       const seconds = (performance.now() - started) / 1000;
       const operation = operationOf(verb);
@@ -168,7 +245,12 @@ function instrumentPool(pool: PostgresPool, observers: Set<QueryObserver>, base:
           checkedOutAt.delete(self);
           return run(client, started, textOrCursor, parameters ?? []);
         },
-        release: () => client.release(),
+        release: () => {
+          const error = broken.get(client);
+          // pg's release(error) destroys the connection instead of returning it to the pool.
+          if (error === undefined) client.release();
+          else (client as unknown as { release(error: Error): void }).release(error);
+        },
       } as PostgresPoolClient;
       traced = self;
       // The same wrapper for the same client: Kysely keys its connection objects by client identity.
@@ -180,7 +262,13 @@ function instrumentPool(pool: PostgresPool, observers: Set<QueryObserver>, base:
   return {
     async connect() {
       const started = performance.now();
-      const traced = wrap(await pool.connect());
+      let client: PostgresPoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw unavailable(undefined, error);
+      }
+      const traced = wrap(client);
       checkedOutAt.set(traced, started);
       return traced;
     },
@@ -272,8 +360,17 @@ function openPostgres(options: DatabaseOptions): pg.Pool {
     max: options.poolSize,
     application_name: options.applicationName,
     statement_timeout: options.statementTimeoutMs || undefined,
-    // Fail a checkout fast instead of queueing forever behind a dead server; readiness reports it.
-    connectionTimeoutMillis: 5_000,
+    // The client's own deadline: the server ends a slow statement first, so this one fires only when
+    // the answer cannot arrive (a silent network, a frozen server).
+    query_timeout: options.statementTimeoutMs
+      ? options.statementTimeoutMs + QUERY_DEADLINE_SLACK_MS
+      : undefined,
+    // A checkout (queueing for a pooled connection, or opening one) fails fast instead of waiting
+    // behind a dead server: the request answers 503 and readiness reports it.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 1_000,
+    // Dead peers are noticed on idle connections too, not only when a query is sent.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, that would crash the process.
@@ -320,7 +417,9 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   }
   const observers = new Set<QueryObserver>();
   const db = new Kysely<DatabaseSchema>({
-    dialect: new PostgresDialect({ pool: instrumentPool(pool, observers, attributes) }),
+    dialect: new PostgresDialect({
+      pool: instrumentPool(pool, observers, attributes, new AvailabilityLog(options.logger)),
+    }),
   });
   let closed = false;
   return {
