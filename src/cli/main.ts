@@ -4,6 +4,7 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { buildInfo } from '../lib/build-info.js';
+import { errorChain } from '../lib/errors.js';
 import { usableCpus } from '../lib/usable-cpus.js';
 import { createLogger } from '../observability/logger.js';
 import { runPrimary } from './cluster/primary.js';
@@ -149,5 +150,6 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     fail(2, `${(error as Error).message}\n\n${USAGE}`);
   }
-  fail(1, error instanceof Error ? error.message : String(error));
+  // An error that wraps another (the database unavailable, and why) names both on its one line.
+  fail(1, errorChain(error));
 });

@@ -132,14 +132,32 @@ export const idempotencyKeyReused = (): AppError =>
  * 503: a dependency the request needs (the database) did not answer within its deadline or refused the
  * connection. Retry-After is short: outages that end within seconds (a failover, a restart) are common.
  */
-export const dependencyUnavailable = (dependency: string, retryAfterSeconds = 2): AppError =>
-  new AppError(
+export function dependencyUnavailable(dependency: string, cause?: unknown, retryAfterSeconds = 2): AppError {
+  const error = new AppError(
     503,
     'APP_DEPENDENCY_UNAVAILABLE',
     'service-unavailable',
     `the ${dependency} is unavailable; retry shortly`,
     { 'retry-after': String(retryAfterSeconds) },
   );
+  // For logs and the CLI's one-line reason; an HTTP answer shows only the message.
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}
+
+/**
+ * An error and its causes on one line (`a: b: c`), each message once: for the CLI and for wrappers such
+ * as a failed migration, where the root cause (ECONNREFUSED, a constraint) is what an operator needs.
+ */
+export function errorChain(error: unknown): string {
+  let line = error instanceof Error ? error.message : String(error);
+  let cause = error instanceof Error ? error.cause : undefined;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++) {
+    if (!line.includes(cause.message)) line = `${line}: ${cause.message}`;
+    cause = cause.cause;
+  }
+  return line;
+}
 
 /** Maps a status code and an error code to the problem slug shown to clients. */
 export function slugFor(statusCode: number, code: string | undefined): ProblemSlug {

@@ -191,7 +191,7 @@ function instrumentPool(
     if (!isDatabaseUnavailable(error)) return error;
     if (client !== undefined) broken.set(client, error as Error);
     availability.failed(error);
-    return dependencyUnavailable('database');
+    return dependencyUnavailable('database', error);
   }
 
   async function run<R>(

@@ -1,6 +1,7 @@
 // Migrations up, down and status on either engine. Kysely's migrator takes a PostgreSQL advisory lock
 // around every run, so replicas that start together apply each migration exactly once.
 import { Migrator, NO_MIGRATIONS, type Kysely, type MigrationResult } from 'kysely';
+import { errorChain } from '../../lib/errors.js';
 
 // Migrations work on any schema version, so they see the database untyped.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -21,9 +22,7 @@ export class MigrationFailedError extends Error {
     readonly migration: string | undefined,
     override readonly cause: unknown,
   ) {
-    super(
-      `migration ${migration ?? '(setup)'} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-    );
+    super(`migration ${migration ?? '(setup)'} failed: ${errorChain(cause)}`);
     this.name = 'MigrationFailedError';
   }
 }
