@@ -229,6 +229,15 @@ export async function postgresStopped(
   };
 }
 
+/** Ends `tokens`' session on `replica` directly (not through nginx). */
+function logoutOn(replica: Replica, tokens: { accessToken: string; refreshToken: string }) {
+  return fetch(`${replica.url}/v1/auth/logout`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.accessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ refresh_token: tokens.refreshToken }),
+  });
+}
+
 /** Until `token` is refused by `replica` (401), or undefined after `timeoutMs`. */
 async function refusedBy(replica: Replica, headers: Record<string, string>, path: string, timeoutMs: number) {
   return within(async () => {
@@ -280,11 +289,7 @@ export async function redisKilled(
     await rig.redis.kill();
     await sleep(1_000);
     // Made during the outage, on replica A: a logout and a key deletion.
-    const logout = await fetch(`${a.url}/v1/auth/logout`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${doomed.accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ refresh_token: doomed.refreshToken }),
-    });
+    const logout = await logoutOn(a, doomed);
     const deletion = await fetch(`${a.url}/v1/api-keys/${key.id}`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${owner.accessToken}` },
@@ -383,11 +388,7 @@ export async function revocation(
   let worst: number | undefined;
   const load = await underLoad(record, rig, { ...timing, settleSeconds: 1 }, async () => {
     const doomed = await session(rig.nginx.url);
-    const logout = await fetch(`${a.url}/v1/auth/logout`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${doomed.accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ refresh_token: doomed.refreshToken }),
-    });
+    const logout = await logoutOn(a, doomed);
     if (logout.status !== 204) throw new Error(`logout answered ${logout.status}`);
     const waits = await Promise.all(
       [b, c].map((r) =>
