@@ -120,7 +120,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(loadShedding, { config });
   await app.register(authentication, { config, now: deps.now });
   await app.register(rateLimit, { config });
-  await app.register(idempotency, { ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS });
+  await app.register(idempotency, {
+    ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+    leaseSeconds: config.IDEMPOTENCY_LEASE_SECONDS,
+  });
   await app.register(localAdmin); // only with a file-backed embedded database
   await app.register(openapi);
   if (config.FAULT_INJECTION_ENABLED) await app.register(faultInjection);

@@ -270,6 +270,12 @@ export const settings = {
     description:
       'How long the first response to an `Idempotency-Key` is kept and replayed to retries with the same key and body.',
   }),
+  IDEMPOTENCY_LEASE_SECONDS: setting({
+    schema: int(3, 3_600),
+    default: '15',
+    description:
+      'How long an `Idempotency-Key` stays claimed by a request that is still running without renewing it: the replica running the request renews it every third of this, so it bounds how long retries get 409 after that replica crashed.',
+  }),
   SECRET_KEY: setting({
     schema: z.string().min(1),
     default: DEFAULT_SECRET_KEY,

@@ -40,10 +40,12 @@ const KeyHeader = Type.String({
 const METHODS = new Set(['POST', 'PATCH']);
 const REPLAYED_HEADERS = ['content-type', 'location', 'cache-control'] as const;
 
-// While a request runs its row is a lease: long enough to outlive any request (30 s request timeout, 5 s
-// statement timeout, the shutdown grace), short enough that a key held by a crashed replica frees itself
-// within minutes instead of blocking retries until the full TTL.
-const LEASE_SECONDS = 300;
+// While a request runs its row is a lease of IDEMPOTENCY_LEASE_SECONDS, renewed every third of that for as
+// long as the request runs: a key held by a replica that crashed frees itself within one lease (its
+// retries get 409 with Retry-After until then), and a slow request keeps its key however long it takes.
+// Requests that finish within a third of the lease (nearly all) never renew. Renewal stops after
+// MAX_HOLD_SECONDS, far past any request's deadlines, so a handler that never answers cannot hold a key.
+const MAX_HOLD_SECONDS = 600;
 // Expired rows are also deleted on every conflict; the sweep catches keys that are never retried. Up to
 // 10,000 rows a minute per replica, far above the rate these routes create keys (accounts and API keys),
 // in short batches so no sweep holds locks or runs unbounded.
@@ -56,6 +58,7 @@ interface Claim {
   keyHash: string;
   lockId: string;
   encryptionKey: Buffer;
+  renewal: NodeJS.Timeout;
 }
 
 /** The key named by the header value: bare, or the draft's quoted sf-string. */
@@ -81,9 +84,10 @@ function scopeOf(request: FastifyRequest): string {
 // PostgreSQL, not Redis: a replay must survive restarts and failovers as long as the data it protects,
 // which lives in the same database; and the database is always present (Redis is optional here).
 export default fp(
-  async (app, opts: { ttlSeconds: number }) => {
+  async (app, opts: { ttlSeconds: number; leaseSeconds: number }) => {
     const db = app.database.db;
     const claims = new WeakMap<FastifyRequest, Claim>();
+    const held = new Set<NodeJS.Timeout>();
     const outcomes = new Counter({
       name: 'idempotency_requests_total',
       help: 'Requests carrying an Idempotency-Key, by outcome (stored, replayed, released, mismatch, in_progress, store_error).',
@@ -103,7 +107,7 @@ export default fp(
             key_hash: keyHash,
             fingerprint,
             lock_id: lockId,
-            expires_at: sql<Date>`now() + make_interval(secs => ${LEASE_SECONDS})`,
+            expires_at: sql<Date>`now() + make_interval(secs => ${opts.leaseSeconds})`,
           })
           .onConflict((oc) => oc.columns(['scope', 'key_hash']).doNothing())
           .returning('lock_id')
@@ -148,7 +152,9 @@ export default fp(
         .digest('hex');
       const outcome = await claim(scope, keyHash, fingerprint);
       if (outcome.kind === 'claimed') {
-        claims.set(request, { scope, keyHash, lockId: outcome.lockId, encryptionKey });
+        const { lockId } = outcome;
+        const renewal = renewWhileRunning(request, scope, keyHash, lockId);
+        claims.set(request, { scope, keyHash, lockId, encryptionKey, renewal });
         return;
       }
       const { row } = outcome;
@@ -166,6 +172,36 @@ export default fp(
         .headers(row.headers ?? {})
         .header('idempotent-replayed', 'true');
       return reply.send(open(encryptionKey, Buffer.from(row.body)));
+    }
+
+    function renewWhileRunning(request: FastifyRequest, scope: string, keyHash: string, lockId: string) {
+      const started = Date.now();
+      const renewal = setInterval(
+        () => {
+          if (Date.now() - started > MAX_HOLD_SECONDS * 1000) {
+            stopRenewing(renewal);
+            return;
+          }
+          db.updateTable('idempotency_keys')
+            .set({ expires_at: sql<Date>`now() + make_interval(secs => ${opts.leaseSeconds})` })
+            .where('scope', '=', scope)
+            .where('key_hash', '=', keyHash)
+            .where('lock_id', '=', lockId)
+            .execute()
+            .catch((error: unknown) =>
+              request.log.warn({ err: error }, 'could not renew an idempotency lease'),
+            );
+        },
+        (opts.leaseSeconds * 1000) / 3,
+      );
+      renewal.unref();
+      held.add(renewal);
+      return renewal;
+    }
+
+    function stopRenewing(renewal: NodeJS.Timeout) {
+      clearInterval(renewal);
+      held.delete(renewal);
     }
 
     async function release(c: Claim) {
@@ -210,6 +246,7 @@ export default fp(
       const c = claims.get(request);
       if (c === undefined) return payload;
       claims.delete(request);
+      stopRenewing(c.renewal);
       try {
         const body = payload ?? '';
         // A 5xx (or a crash) is not the operation's outcome: the client may retry and run it again. A
@@ -273,6 +310,7 @@ export default fp(
     });
     app.addHook('onClose', async () => {
       clearInterval(sweeper);
+      for (const renewal of held) stopRenewing(renewal);
     });
   },
   { name: 'idempotency', dependencies: ['database', 'metrics', 'authentication'] },

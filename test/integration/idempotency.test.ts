@@ -342,3 +342,66 @@ describe.skipIf(!inject('postgresAvailable'))('idempotency keys on PostgreSQL', 
     expect(await countUsers(t.app, username)).toBe(1);
   });
 });
+
+describe('the lease of a key whose request is still running', () => {
+  // The shortest lease the setting allows: renewed every second while the request runs.
+  const LEASE_SECONDS = 3;
+  let t: TestApp;
+  let open!: () => void;
+  const held = new Promise<void>((resolve) => (open = resolve));
+  let runs = 0;
+  const post = () =>
+    t.app.inject({
+      method: 'POST',
+      url: '/test/slow',
+      remoteAddress: '198.51.100.7',
+      headers: { 'idempotency-key': 'k-slow' },
+      payload: { n: 1 },
+    });
+  const expiresAt = async () =>
+    (
+      await t.app.database.db
+        .selectFrom('idempotency_keys')
+        .select('expires_at')
+        .where('scope', '=', 'ip:198.51.100.7')
+        .executeTakeFirstOrThrow()
+    ).expires_at;
+
+  beforeAll(async () => {
+    t = await buildTestApp({ IDEMPOTENCY_LEASE_SECONDS: String(LEASE_SECONDS) }, { start: false });
+    t.app.post(
+      '/test/slow',
+      { config: { idempotency: true }, schema: { body: Type.Object({ n: Type.Integer() }) } },
+      async (_request, reply) => {
+        runs++;
+        await held;
+        return reply.code(201).send({ runs });
+      },
+    );
+    await t.app.ready();
+    await startApp(t.app, t.config);
+  });
+  afterAll(async () => {
+    open();
+    await t.app.close();
+  });
+
+  it('when the request outlasts two leases, then its replica keeps renewing it: retries get 409 throughout and the answer is stored', async () => {
+    const first = post();
+    while (runs !== 1) await sleep(5);
+    const claimed = new Date(await expiresAt()).getTime();
+    await sleep(LEASE_SECONDS * 2_000 + 500);
+    // Renewed: the lease now ends well after the one first claimed, and the key is still held.
+    expect(new Date(await expiresAt()).getTime()).toBeGreaterThan(claimed + LEASE_SECONDS * 1_000);
+    const duplicate = await post();
+    expect(duplicate.statusCode).toBe(409);
+    expect(duplicate.json().type).toBe(problemType('idempotency-key-in-use'));
+    open();
+    expect((await first).statusCode).toBe(201);
+    const retry = await post();
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(runs).toBe(1);
+    // Stored: the row now lives for the TTL (a day), not the lease.
+    expect(new Date(await expiresAt()).getTime()).toBeGreaterThan(Date.now() + 3_600_000);
+  });
+});
