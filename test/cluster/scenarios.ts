@@ -33,7 +33,7 @@ export interface Timing {
 const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
 const failures = (samples: Sample[]) =>
   samples.filter((s) => s.outcome === '5xx' || s.outcome === 'socket' || s.outcome === 'timeout');
-const describe = (samples: Sample[]) =>
+export const describeSamples = (samples: Sample[]) =>
   samples
     .slice(0, 5)
     .map(
@@ -79,7 +79,7 @@ function slowest(samples: Sample[], boundMs: number): Check {
   return check(
     `no request over ${boundMs / 1000} s`,
     over.length === 0,
-    over.length === 0 ? 'none' : describe(over),
+    over.length === 0 ? 'none' : describeSamples(over),
   );
 }
 
@@ -114,7 +114,7 @@ export async function rollingRestart(
       check(
         '0 failed requests',
         failed.length === 0,
-        failed.length === 0 ? 'none' : `${failed.length}: ${describe(failed)}`,
+        failed.length === 0 ? 'none' : `${failed.length}: ${describeSamples(failed)}`,
       ),
       check(
         'every replica exited 0',
@@ -134,15 +134,19 @@ export async function replicaKilled(
 ): Promise<ScenarioResult> {
   const victim = rig.replicas[1]!;
   let killedAt = 0;
-  let inFlight = 0;
+  let exitedAt = 0;
   let ready = 0;
   const load = await underLoad(record, rig, timing, async (l) => {
-    inFlight = l.inFlight;
     killedAt = l.now();
     await victim.kill();
+    exitedAt = l.now();
     await sleep(Math.min(5, timing.outageSeconds) * 1000);
     ready = await victim.start();
   });
+  // In flight at the kill: sent before the process was gone and not answered before the signal. A
+  // request nginx wrote to the replica while the kernel tore it down is one of them: it reached the
+  // replica, which died with it. Counted over all replicas (the client cannot tell which one served).
+  const inFlight = load.samples.filter((s) => s.at <= exitedAt && s.at + s.ms >= killedAt).length;
   const after = load.between(killedAt - 5_000);
   const idempotent = failures(after).filter((s) => !['refresh', 'create_key'].includes(s.kind));
   const posts = failures(after).filter((s) => ['refresh', 'create_key'].includes(s.kind));
@@ -154,16 +158,18 @@ export async function replicaKilled(
       check(
         'idempotent requests: 0 failed',
         idempotent.length === 0,
-        idempotent.length === 0 ? 'none' : describe(idempotent),
+        idempotent.length === 0 ? 'none' : describeSamples(idempotent),
       ),
       check(
         'non-idempotent failures <= requests in flight at the kill',
         posts.length <= inFlight,
-        `${posts.length} failed, ${inFlight} in flight (all replicas)`,
+        `${posts.length} failed${posts.length ? ` (${describeSamples(posts)})` : ''}, ${inFlight} in flight (all replicas)`,
       ),
       slowest(load.samples, 5_000),
     ],
-    notes: [`${inFlight} requests in flight at the kill (on all replicas)`],
+    notes: [
+      `SIGKILL at ${Math.round(killedAt)} ms, process gone at ${Math.round(exitedAt)} ms; ${inFlight} requests in flight then (on all replicas)`,
+    ],
   };
 }
 
@@ -211,12 +217,12 @@ export async function postgresStopped(
       check(
         'database-bound requests: 503 problem+json with Retry-After within 2 s',
         badBound.length === 0,
-        `${bound.length} sent, ${badBound.length} otherwise${badBound.length ? `: ${describe(badBound)}` : ''}`,
+        `${bound.length} sent, ${badBound.length} otherwise${badBound.length ? `: ${describeSamples(badBound)}` : ''}`,
       ),
       check(
         'requests that do not need it: 200',
         badFree.length === 0,
-        `${free.length} sent, ${badFree.length} failed${badFree.length ? `: ${describe(badFree)}` : ''}`,
+        `${free.length} sent, ${badFree.length} failed${badFree.length ? `: ${describeSamples(badFree)}` : ''}`,
       ),
       check(
         'ready again within 5 s without a restart',
@@ -333,7 +339,7 @@ export async function redisKilled(
     check(
       'no request failed',
       failed.length === 0,
-      failed.length === 0 ? 'none' : `${failed.length}: ${describe(failed)}`,
+      failed.length === 0 ? 'none' : `${failed.length}: ${describeSamples(failed)}`,
     ),
   );
   checks.push(
@@ -373,7 +379,7 @@ export async function sharedLimit(
         Math.abs(limit.admitted - rig.limit) <= rig.limit * 0.05,
         `${limit.admitted} of ${limit.sent} admitted, L = ${rig.limit}`,
       ),
-      check('no request failed', failed.length === 0, failed.length === 0 ? 'none' : describe(failed)),
+      check('no request failed', failed.length === 0, failed.length === 0 ? 'none' : describeSamples(failed)),
     ],
     notes: [],
   };
@@ -408,7 +414,7 @@ export async function revocation(
         worst !== undefined && worst <= 1_000,
         `${worst === undefined ? 'never' : Math.round(worst)} ms`,
       ),
-      check('no request failed', failed.length === 0, failed.length === 0 ? 'none' : describe(failed)),
+      check('no request failed', failed.length === 0, failed.length === 0 ? 'none' : describeSamples(failed)),
     ],
     notes: [],
   };
@@ -470,7 +476,7 @@ export async function networkCut(
       check(
         'through nginx: no 5xx, socket errors or timeouts',
         failed.length === 0,
-        failed.length === 0 ? 'none' : `${failed.length}: ${describe(failed)}`,
+        failed.length === 0 ? 'none' : `${failed.length}: ${describeSamples(failed)}`,
       ),
       check(
         'every 503 is problem+json with Retry-After within 2.5 s',
@@ -503,7 +509,20 @@ export async function writesKept(rig: Rig, loads: Load[]): Promise<Check[]> {
   const acknowledged = writes.filter((w) => w.acknowledged !== undefined);
   const lost = acknowledged.filter((w) => !ids.has(w.acknowledged!));
   const duplicated = [...byName].filter(([, n]) => n > 1);
+  const unacknowledged = writes.filter((w) => w.acknowledged === undefined);
   return [
+    check(
+      'every write acknowledged in the end (each retried with its key for up to 30 s)',
+      unacknowledged.length === 0,
+      `${unacknowledged.length} of ${writes.length} never acknowledged${
+        unacknowledged.length
+          ? `: ${unacknowledged
+              .slice(0, 3)
+              .map((w) => `${w.idempotencyKey} after ${w.attempts} attempts`)
+              .join(', ')}`
+          : ''
+      }`,
+    ),
     check(
       'no acknowledged write lost',
       lost.length === 0,

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type { Load } from './rig/load.js';
 import { Rig } from './rig/rig.js';
 import * as scenario from './scenarios.js';
-import type { Check, ScenarioResult, Timing } from './scenarios.js';
+import { describeSamples, type Check, type ScenarioResult, type Timing } from './scenarios.js';
 
 export const FULL: Timing = { rate: 100, outageSeconds: 10, settleSeconds: 3 };
 export const SHORT: Timing = { rate: 60, outageSeconds: 4, settleSeconds: 1 };
@@ -33,7 +33,10 @@ export async function runScenarios(timing: Timing, log: (line: string) => void =
     scenario.networkCut,
   ];
   for (const step of steps) {
+    const before = loads.length;
     const result = await step(rig, timing, (load) => loads.push(load));
+    const refused = loads.slice(before).flatMap((l) => l.samples.filter((s) => s.outcome === '4xx'));
+    if (refused.length > 0) result.notes.push(`other 4xx: ${describeSamples(refused)}`);
     results.push(result);
     log(
       `${result.name}: ${result.checks.map((c) => `${c.ok ? 'ok' : 'FAILED'} ${c.name} (${c.detail})`).join('; ')}`,
@@ -70,6 +73,7 @@ export function table(report: Report): string {
     '5xx',
     'socket',
     'timeout',
+    'resent',
     'p50 ms',
     'p99 ms',
     'max ms',
@@ -82,6 +86,7 @@ export function table(report: Report): string {
     ...(['2xx', '429', '503', '4xx', '5xx', 'socket', 'timeout'] as const).map((o) =>
       String(s.summary.counts[o]),
     ),
+    String(s.summary.retried),
     ms(s.summary.p50),
     ms(s.summary.p99),
     ms(s.summary.max),

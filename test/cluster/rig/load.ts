@@ -33,6 +33,8 @@ export interface Sample {
   problem?: boolean;
   /** A problem answer's detail, for the report of an unexpected one. */
   detail?: string;
+  /** The first attempt died on a reused connection before any answer, and was sent again. */
+  retried?: boolean;
 }
 
 export interface Credentials {
@@ -53,7 +55,9 @@ export interface Write {
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_IN_FLIGHT = 1_000;
 const WRITE_RETRY_MS = 1_000;
-const WRITE_MAX_ATTEMPTS = 8;
+// Long enough to outlast the longest outage and the idempotency lease a crashed replica leaves behind
+// (IDEMPOTENCY_LEASE_SECONDS, 15 s): a write the client keeps retrying must be acknowledged in the end.
+const WRITE_DEADLINE_MS = 30_000;
 
 export class Load {
   readonly samples: Sample[] = [];
@@ -69,7 +73,6 @@ export class Load {
   #sent = 0;
   #inFlight = new Set<Promise<void>>();
   #sessions: { refreshToken: string; busy: boolean }[];
-  #stopping = false;
 
   constructor(
     private readonly baseUrl: string,
@@ -94,12 +97,14 @@ export class Load {
     tick();
   }
 
-  /** Stops sending, waits for what is in flight (and the retries of unacknowledged writes). */
+  /** Stops sending, waits for what is in flight (and the retries of unacknowledged writes, up to 30 s). */
   async stop(): Promise<void> {
-    this.#stopping = true;
     clearTimeout(this.#timer);
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
     await this.#agent.close();
+    // Refresh tokens rotate: the next load starts from the current ones (a spent one would be refused
+    // as a reuse and show up as a 401).
+    this.credentials.refreshTokens = this.#sessions.map((s) => s.refreshToken);
   }
 
   /** Samples sent within [from, to) ms of the start. */
@@ -135,13 +140,23 @@ export class Load {
     let problem: boolean | undefined;
     let json: unknown;
     let detail: string | undefined;
+    let retried = false;
     try {
-      const response = await request(`${this.baseUrl}${path}`, {
-        method,
-        dispatcher: this.#agent,
-        headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const send = () =>
+        request(`${this.baseUrl}${path}`, {
+          method,
+          dispatcher: this.#agent,
+          headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      let response;
+      try {
+        response = await send();
+      } catch (error) {
+        if (!diedOnReusedConnection(error)) throw error;
+        retried = true;
+        response = await send();
+      }
       status = response.statusCode;
       const text = await response.body.text();
       const isProblem = String(response.headers['content-type']).startsWith('application/problem+json');
@@ -162,6 +177,7 @@ export class Load {
     const sample: Sample = { kind, at, ms: performance.now() - started, status, outcome };
     if (problem !== undefined) sample.problem = problem;
     if (detail !== undefined) sample.detail = detail;
+    if (retried) sample.retried = true;
     this.samples.push(sample);
     return { sample, json };
   }
@@ -220,7 +236,8 @@ export class Load {
   async #createKey(idempotencyKey: string) {
     const write: Write = { idempotencyKey, attempts: 0 };
     this.writes.set(idempotencyKey, write);
-    while (write.attempts < WRITE_MAX_ATTEMPTS) {
+    const deadline = performance.now() + WRITE_DEADLINE_MS;
+    while (performance.now() < deadline) {
       write.attempts++;
       const { sample, json } = await this.#call(
         'create_key',
@@ -234,14 +251,31 @@ export class Load {
         return;
       }
       if (sample.outcome === '4xx' && sample.status !== 409) return;
-      if (this.#stopping && write.attempts >= 3) return;
       await new Promise((resolve) => setTimeout(resolve, WRITE_RETRY_MS));
     }
   }
 }
 
+/**
+ * A keep-alive connection the balancer closed while it was idle (an nginx reload closes its old workers'
+ * idle connections) can meet a request the client had just written on it: the request dies before any
+ * answer, and the balancer never read it. Browsers send such a request again on a new connection
+ * (Chromium does it for any method when the socket was reused and nothing came back); this client does
+ * the same, once, and marks the sample so the report shows how often it happened. A close after an answer
+ * began is never retried (undici reports it from the body, not from request()), nor one on a connection
+ * that had not yet carried an answer. A reset (ECONNRESET, EPIPE) carries no socket details and is
+ * taken as the same race: the client only talks to nginx, which resets nothing it has started to serve.
+ */
+function diedOnReusedConnection(error: unknown): boolean {
+  const { code, socket } = error as { code?: string; socket?: { bytesRead?: number } };
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true;
+  return code === 'UND_ERR_SOCKET' && (socket?.bytesRead ?? 0) > 0;
+}
+
 export interface Summary {
   requests: number;
+  /** Requests sent a second time after their reused connection was closed under them. */
+  retried: number;
   counts: Record<Outcome, number>;
   p50: number;
   p99: number;
@@ -257,6 +291,7 @@ export function summarize(samples: Sample[]): Summary {
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
   return {
     requests: samples.length,
+    retried: samples.filter((s) => s.retried === true).length,
     counts,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
