@@ -18,7 +18,8 @@ try {
   process.stdout.write(`${table(report)}\n`);
   const directory = new URL('../../bench/results/', import.meta.url).pathname;
   mkdirSync(directory, { recursive: true });
-  const file = path.join(directory, `${new Date().toISOString().slice(0, 10)}-chaos.json`);
+  const suffix = timing === SHORT ? '-short' : '';
+  const file = path.join(directory, `${new Date().toISOString().slice(0, 10)}-chaos${suffix}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   process.stderr.write(`wrote ${path.relative(process.cwd(), file)}\n`);
   process.exitCode =
