@@ -131,10 +131,16 @@ function restore(before: NetworkSnapshot): string[] {
   if (restored.status !== 0) problems.push(`iptables-restore failed: ${restored.stderr}`);
   // iptables-restore rewrites only the tables of the dump; a table dockerd loaded (nat, often) is emptied.
   const known = new Set(tablesOf(before.iptables));
-  for (const table of tablesOf(run('iptables-save', [], process.env).stdout)) {
+  // Emptied means no rules, no chains of its own and every built-in chain's policy back to ACCEPT (dockerd
+  // sets FORWARD to DROP, and a table nobody had loaded accepts everything).
+  const now = run('iptables-save', [], process.env).stdout;
+  for (const table of tablesOf(now)) {
     if (known.has(table)) continue;
     run('iptables', ['-t', table, '-F'], process.env);
     run('iptables', ['-t', table, '-X'], process.env);
+    const section = now.split(`*${table}\n`)[1]?.split('\nCOMMIT')[0] ?? '';
+    for (const chain of section.matchAll(/^:(\S+) (?!-)\S+/gm))
+      run('iptables', ['-t', table, '-P', chain[1]!, 'ACCEPT'], process.env);
   }
   for (const link of links()) {
     if (before.links.has(link) || !DOCKER_LINK.test(link)) continue;

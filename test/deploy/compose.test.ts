@@ -36,7 +36,7 @@ import {
   type ComposeService,
 } from '../helpers/compose.js';
 import { REPO_ROOT } from '../helpers/kustomize.js';
-import { DOCKER_COMPOSE, optionalTool } from '../helpers/tools.js';
+import { DOCKER_COMPOSE, DOCKER_COMPOSE_V1, optionalTool } from '../helpers/tools.js';
 
 const text = readFileSync(COMPOSE_FILE, 'utf8');
 const compose = loadCompose(text);
@@ -89,7 +89,8 @@ const LINT_RULES = {
   'no-quotes-in-volumes': 2,
   'no-unbound-port-interfaces': 2,
   'no-version-field': 2,
-  'require-project-name-field': 2,
+  // Compose v1 rejects the top-level `name:`; the project name comes from COMPOSE_PROJECT_NAME in .env.
+  'require-project-name-field': 0,
   'service-container-name-regex': 2,
   'service-image-require-explicit-tag': 2,
 } as const;
@@ -284,8 +285,10 @@ describe('compose.yaml against the Compose specification', () => {
     expect(lintProblems(text)).toEqual([]);
   });
 
-  it('when the project is started, then it has a name and the services of the whole system', () => {
-    expect(compose.name).toBe('reliability-api');
+  it('when the project is started, then .env names it and it has the services of the whole system', () => {
+    // No top-level name (Compose v1 rejects it): COMPOSE_PROJECT_NAME, which v1 and v2 both read.
+    expect(compose.name).toBeUndefined();
+    expect(example.COMPOSE_PROJECT_NAME).toBe('reliability-api');
     expect(Object.keys(compose.services).sort()).toEqual(
       [
         'alertmanager',
@@ -316,6 +319,28 @@ describe('compose.yaml against the Compose specification', () => {
     expect(result.status).toBe(0);
   });
 
+  it('when Compose v1 is installed, then `docker-compose config` accepts the file', (context) => {
+    if (!optionalTool(DOCKER_COMPOSE_V1)) return context.skip();
+    const result = spawnSync(
+      'docker-compose',
+      ['-f', COMPOSE_FILE, '--profile', 'dev', 'config', '--quiet'],
+      { encoding: 'utf8', env: { ...process.env, ...example }, timeout: 30_000 },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    // And a file v1 cannot read is refused: the check can fail.
+    const broken = path.join(scratch, 'v1-name.yaml');
+    writeFileSync(broken, `name: reliability-api\n${text}`);
+    const refused = spawnSync('docker-compose', ['-f', broken, 'config', '--quiet'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...example },
+      cwd: COMPOSE_DIR,
+      timeout: 30_000,
+    });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("'name' does not match any of the regexes");
+  });
+
   it('when a copy breaks the specification or the lint rules, then both checks report it', () => {
     const broken = clone();
     (broken.services.api as Record<string, unknown>).restart = 'sometimes';
@@ -327,7 +352,7 @@ describe('compose.yaml against the Compose specification', () => {
     const unpinned = text.replace('image: redis:7.4.6-bookworm', 'image: redis:latest');
     expect(unpinned).not.toBe(text);
     expect(lintProblems(unpinned).join('\n')).toContain('service-image-require-explicit-tag');
-    const exposed = text.replace('127.0.0.1:6379:6379', '6379:6379');
+    const exposed = text.replace('127.0.0.1:${REDIS_HOST_PORT:-6379}:6379', '6379:6379');
     expect(lintProblems(exposed).join('\n')).toContain('no-unbound-port-interfaces');
   });
 });
@@ -365,7 +390,8 @@ describe('the settings the API gets', () => {
   it('when the API is published, then it listens on the PORT the host port maps to', () => {
     const api = compose.services.api!;
     const port = environmentOf(api).PORT ?? settings.PORT.default;
-    expect(api.ports).toContain(`127.0.0.1:${port}:${port}`);
+    expect(api.ports).toContain(`127.0.0.1:\${API_HOST_PORT:-${port}}:${port}`);
+    expect(example.API_HOST_PORT).toBe(String(port));
   });
 
   it('when a copy passes an unknown variable or an env_file, or an invalid value, then the checks report it', () => {
@@ -402,7 +428,8 @@ describe('secrets', () => {
         .flatMap(variablesIn)
         .map((v) => v.name),
     );
-    expect([...used].sort()).toEqual(Object.keys(example).sort());
+    // .env.example also sets COMPOSE_PROJECT_NAME, read by Compose itself rather than interpolated.
+    expect([...used, 'COMPOSE_PROJECT_NAME'].sort()).toEqual(Object.keys(example).sort());
     const withoutPassword = { ...example, POSTGRES_PASSWORD: '' };
     expect(() => interpolateAll(compose, withoutPassword)).toThrow(/POSTGRES_PASSWORD/);
   });
@@ -549,7 +576,7 @@ describe('mounts, dependencies, images and health checks', () => {
     // The same base image as deploy/docker/Dockerfile.
     const dockerfile = readFileSync(path.join(REPO_ROOT, 'deploy/docker/Dockerfile'), 'utf8');
     expect(service.image).toMatch(/^node:24\.\d+\.\d+-[\w.-]+@sha256:[0-9a-f]{64}$/);
-    expect(dockerfile).toContain(`FROM ${service.image} AS runtime`);
+    expect(dockerfile).toContain(`ARG NODE_IMAGE=${service.image}\n`);
     expect([service.command].flat().join(' ')).toContain('npx tsx watch src/cli/main.ts serve');
     expect(bindMounts(compose).filter((m) => m.service === 'api-dev')).toEqual([
       { service: 'api-dev', source: '../..', hostPath: REPO_ROOT.replace(/\/$/, ''), target: '/app' },

@@ -1,7 +1,7 @@
 // The container image's contract, read from deploy/docker/Dockerfile with a real Dockerfile parser: stages,
 // pinned bases, production dependencies only, a non-root user, probes and signals, labels, and an
-// environment that the configuration schema accepts. There is no Docker engine here; the runtime stage
-// itself is rehearsed in image-rehearsal.test.ts.
+// environment that the configuration schema accepts. test/engine/stack.test.ts builds and runs the image
+// on a real Docker engine.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -26,14 +26,26 @@ interface Stage {
 }
 
 const stages: Stage[] = [];
+/** ARGs before the first FROM: the only variables a FROM line may use. */
+const globalArgs = new Map<string, string>();
 for (const instruction of dockerfile.getInstructions()) {
   if (instruction instanceof From) {
     stages.push({ from: instruction, name: instruction.getBuildStage(), instructions: [] });
+  } else if (stages.length === 0 && instruction.getKeyword() === 'ARG') {
+    for (const p of (instruction as PropertyInstruction).getProperties())
+      globalArgs.set(p.getName(), p.getValue() ?? '');
   } else {
     stages.at(-1)?.instructions.push(instruction);
   }
 }
+/** The image a FROM line names once its `${ARG}` is replaced with the global ARG's default. */
+const baseOf = (from: From) => {
+  const image = from.getImage() ?? '';
+  const name = variable(image);
+  return name === undefined ? image : (globalArgs.get(name) ?? image);
+};
 const final = stages.at(-1)!;
+const stage = (name: string) => stages.find((s) => s.name === name)!;
 
 const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.getKeyword() === keyword);
 const words = (i: Instruction) => i.getArguments().map((a) => a.getValue());
@@ -56,26 +68,31 @@ const variable = (value: string) => /^\$\{?(\w+)\}?$/.exec(value)?.[1];
 
 describe('Dockerfile stages and base images', () => {
   it('when the image is built, then it goes through deps, build and runtime stages, runtime last', () => {
-    expect(stages.map((s) => s.name)).toEqual(['deps', 'build', 'runtime']);
+    expect(stages.map((s) => s.name)).toEqual(['deps', 'build', 'modules', 'rootfs', 'runtime']);
   });
 
   it('when a stage starts from an image, then the image is node 24 bookworm-slim pinned by digest, never latest', () => {
     const names = new Set<string>();
     for (const { from, name } of stages) {
-      const image = from.getImage() ?? '';
+      const image = baseOf(from);
       if (names.has(image)) {
         // Builds on an earlier stage of this file.
+      } else if (name === 'runtime' && image === 'scratch') {
+        // The runtime starts empty and gets its root filesystem from the rootfs stage.
       } else {
         expect(image, `FROM ${image}`).toMatch(/^node:24\.\d+\.\d+-bookworm-slim@sha256:[0-9a-f]{64}$/);
-        expect(from.getImageTag()).not.toBe('latest');
-        expect(from.getImageDigest()).toMatch(/^sha256:[0-9a-f]{64}$/);
       }
       if (name) names.add(name);
     }
-    // One base for every stage, so a digest refresh cannot leave a stage behind.
-    const external = stages.map((s) => s.from.getImage()).filter((i) => !names.has(i ?? ''));
-    expect(new Set(external).size).toBe(1);
+    // One base for every stage, so a digest refresh cannot leave a stage behind: every FROM that does not
+    // build on a stage names the NODE_IMAGE build argument, whose default is that pinned image.
+    const external = stages
+      .map((s) => s.from.getImage() ?? '')
+      .filter((i) => !names.has(i) && i !== 'scratch');
+    expect(new Set(external)).toEqual(new Set(['${NODE_IMAGE}']));
     expect(dockerfileText).toContain('docker buildx imagetools inspect');
+    // The engine's built-in frontend builds it: no `# syntax=` line (it would pull a frontend image).
+    expect(dockerfileText).not.toMatch(/^#\s*syntax\s*=/m);
   });
 
   it('when dependencies are installed, then deps runs npm ci with an npm cache mount and build runs scripts/build.mjs', () => {
@@ -88,20 +105,38 @@ describe('Dockerfile stages and base images', () => {
 });
 
 describe('runtime stage', () => {
-  it('when production dependencies are installed, then it is npm ci --omit=dev and nothing installs dev dependencies', () => {
-    const npm = runs(final).filter((r) => /\bnpm\b/.test(r));
-    expect(npm.length).toBeGreaterThan(0);
-    for (const command of npm) {
-      expect(command).toMatch(/\bnpm ci\b/);
-      expect(command).toContain('--omit=dev');
-      expect(command).not.toMatch(/\bnpm (install|i)\b/);
-    }
+  it('when production dependencies are installed, then it is npm ci --omit=dev, pruned, and nothing else installs', () => {
+    const npm = runs(stage('modules')).filter((r) => /\bnpm\b/.test(r));
+    expect(npm).toHaveLength(1);
+    expect(npm[0]).toMatch(/\bnpm ci\b/);
+    expect(npm[0]).toContain('--omit=dev');
+    expect(npm[0]).not.toMatch(/\bnpm (install|i)\b/);
+    // Type declarations, source maps and Markdown are deleted; licence files stay.
+    for (const pattern of ["-name '*.d.ts'", "-name '*.map'", "-iname '*.md'", "! -iname 'licen[cs]e*'"])
+      expect(npm[0]).toContain(pattern);
+    for (const other of ['rootfs', 'runtime']) expect(runs(stage(other)).join('\n')).not.toMatch(/\bnpm\b/);
   });
 
-  it('when files are copied in, then only package.json, the lockfile and the built dist/ arrive, owned by root', () => {
+  it('when the runtime is assembled, then it is FROM scratch with only node, its libraries, tini and the users', () => {
+    expect(final.from.getImage()).toBe('scratch');
+    // No RUN: the runtime has no shell to run one with.
+    expect(of(final, 'RUN')).toEqual([]);
+    const rootfs = runs(stage('rootfs')).join('\n');
+    expect(rootfs).toContain('cp /usr/local/bin/node "$r/usr/local/bin/node"');
+    expect(rootfs).toMatch(
+      /ldd \/usr\/local\/bin\/node; find \/app\/node_modules -name '\*\.node' -exec ldd/,
+    );
+    // The filesystem is tried before it is shipped: node starts inside it.
+    expect(rootfs).toContain('chroot "$r" /usr/local/bin/node');
+    expect(rootfs).not.toMatch(/\bcp\b[^\n]*\/bin\/(ba|da)?sh\b/);
+  });
+
+  it('when files are copied in, then only the root filesystem, package.json, the lockfile, the pruned modules and dist/ arrive, owned by root', () => {
     const copies = of(final, 'COPY').map((i) => ({ from: flag(i, 'from'), args: words(i) }));
     expect(copies).toEqual([
+      { from: 'rootfs', args: ['/rootfs/', '/'] },
       { from: undefined, args: ['package.json', 'package-lock.json', './'] },
+      { from: 'modules', args: ['/app/node_modules', './node_modules'] },
       { from: 'build', args: ['/app/dist', './dist'] },
     ]);
     for (const i of [...of(final, 'COPY'), ...of(final, 'ADD')]) {
@@ -112,17 +147,14 @@ describe('runtime stage', () => {
     expect(runs(final).join('\n')).not.toMatch(/chown[^\n]*\/app|chmod[^\n]*\/app/);
   });
 
-  it('when the container runs, then it runs as uid and gid 10001, created without a shell or home directory', () => {
+  it('when the container runs, then it runs as uid and gid 10001, which has no shell or home directory', () => {
     const users = of(final, 'USER').map((i) => words(i).join(' '));
-    expect(users.at(-1)).toMatch(/^10001(:10001)?$/);
-    const setup = runs(final).join('\n');
-    expect(setup).toMatch(/groupadd [^\n]*(--gid|-g) 10001/);
-    expect(setup).toMatch(/useradd [^\n]*(--uid|-u) 10001/);
-    expect(setup).toMatch(/useradd [^\n]*(--no-create-home|-M)\b/);
-    expect(setup).toMatch(/useradd [^\n]*(--shell|-s) \/usr\/sbin\/nologin/);
-    // USER comes after every RUN: nothing in the final image was created by the app user.
-    const lastRun = of(final, 'RUN').at(-1)!.getRange().start.line;
-    expect(of(final, 'USER').at(-1)!.getRange().start.line).toBeGreaterThan(lastRun);
+    expect(users).toEqual(['10001:10001']);
+    const setup = runs(stage('rootfs')).join('\n');
+    expect(setup).toContain("'app:x:10001:10001:app:/nonexistent:/usr/sbin/nologin'");
+    expect(setup).toContain("'app:x:10001:'");
+    expect(setup).toMatch(/> "\$r\/etc\/passwd"/);
+    expect(setup).toMatch(/> "\$r\/etc\/group"/);
   });
 
   it('when the container is probed, then HEALTHCHECK uses node fetch on /health/live, never curl or wget', () => {
@@ -135,17 +167,18 @@ describe('runtime stage', () => {
     expect(command[0]).toBe('node');
     expect(command.join(' ')).toContain('/health/live');
     expect(command.join(' ')).toContain('process.env.PORT');
-    const everything = [...runs(final), command.join(' ')].join('\n');
+    const everything = [...stages.flatMap(runs), command.join(' ')].join('\n');
     expect(everything).not.toMatch(/\b(curl|wget)\b/);
   });
 
-  it('when a signal arrives, then tini is PID 1 (installed from apt) and node serves the built CLI', () => {
+  it('when a signal arrives, then tini is PID 1 (the static build, from apt) and node serves the built CLI', () => {
     const entrypoint = of(final, 'ENTRYPOINT').at(-1)!;
     expect(entrypoint).toBeInstanceOf(JSONInstruction);
     const [init, ...initArgs] = json(entrypoint);
     expect(init).toMatch(/(^|\/)tini$/);
     expect(initArgs).toContain('--');
-    expect(runs(final).join('\n')).toMatch(/apt-get install [^\n]*\btini\b/);
+    expect(runs(stage('rootfs')).join('\n')).toMatch(/apt-get install [^\n]*\btini=/);
+    expect(runs(stage('rootfs')).join('\n')).toContain(`cp /usr/bin/tini-static "$r${init}"`);
     const cmd = json(of(final, 'CMD').at(-1)!);
     expect(cmd).toEqual(['node', 'dist/src/cli/main.js', 'serve']);
     // The global setup has built dist/: the path the image runs is one the build produces.
@@ -180,8 +213,10 @@ describe('runtime stage', () => {
       PORT: '8000',
       DATA_DIR: '/data',
     });
+    // An image FROM scratch has no PATH of its own.
+    expect(env.get('PATH')).toBe('/usr/local/bin:/usr/bin');
     for (const [name, raw] of env) {
-      if (name === 'NODE_ENV') continue;
+      if (name === 'NODE_ENV' || name === 'PATH') continue;
       expect(Object.keys(settings), `ENV ${name} is not a setting`).toContain(name);
       const ref = variable(raw);
       const value = ref === undefined ? raw : (args.get(ref) ?? '');
@@ -194,9 +229,10 @@ describe('runtime stage', () => {
     const dataDir = properties(final, 'ENV').get('DATA_DIR');
     const volumes = of(final, 'VOLUME').flatMap((i) => (i instanceof JSONInstruction ? json(i) : words(i)));
     expect(volumes).toEqual([dataDir]);
-    expect(runs(final).join('\n')).toMatch(
-      new RegExp(`install -d -o 10001 -g 10001 -m 0?7[0-5]{2} ${dataDir!.replace('/', '\\/')}\\b`),
+    expect(runs(stage('rootfs')).join('\n')).toMatch(
+      new RegExp(`install -d -o 10001 -g 10001 -m 0?7[0-5]{2} "\\$r${dataDir!.replace('/', '\\/')}"`),
     );
+    expect(runs(stage('rootfs')).join('\n')).toContain('install -d -m 1777 "$r/tmp"');
   });
 });
 

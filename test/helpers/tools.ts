@@ -1,8 +1,8 @@
 // Command-line tools that some deployment-kit checks use when they are installed: terraform (`fmt`) and
-// docker compose (`config`). Neither is part of the machine every developer and .ci/run have, and neither
-// can be installed from the registries this project uses, so a missing one skips its check with a warning,
-// even with CI=true. A CI job that does install them lists them in REQUIRE_TOOLS (comma-separated, as in
-// .github/workflows/ci.yml), and there a missing tool fails instead of skipping.
+// Docker Compose (`config`, v2 as `docker compose`, v1 as `docker-compose`). Not every developer has them,
+// so a missing one skips its check with a warning, even with CI=true. A CI job that installs them lists
+// them in REQUIRE_TOOLS (comma-separated, as .ci/run and .github/workflows/ci.yml do), and there a missing
+// tool fails instead of skipping.
 import { spawnSync } from 'node:child_process';
 
 export interface Tool {
@@ -18,6 +18,12 @@ export const DOCKER_COMPOSE: Tool = {
   name: 'docker-compose',
   command: 'docker',
   probe: ['compose', 'version'],
+};
+/** Compose v1 (Debian's docker-compose 1.29), which .ci/run installs for the engine tests. */
+export const DOCKER_COMPOSE_V1: Tool = {
+  name: 'docker-compose-v1',
+  command: 'docker-compose',
+  probe: ['version', '--short'],
 };
 
 /** The tools REQUIRE_TOOLS names. */
