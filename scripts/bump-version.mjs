@@ -6,7 +6,8 @@
 //   - every reference to the image ghcr.io/reliability-api/reliability-api:<tag> under deploy/ and in
 //     railway.json (the base Deployment and migration Job, the Compose services);
 //   - the `newTag` of that image in every kustomization's `images:` (the overlays);
-//   - the VERSION build argument of deploy/compose/compose.yaml.
+//   - the VERSION build argument of deploy/compose/compose.yaml;
+//   - the Helm chart's `version` and `appVersion` (deploy/helm/reliability-api/Chart.yaml).
 //
 //   node scripts/bump-version.mjs 1.4.0           # or 1.4.0-rc.1
 //   node scripts/bump-version.mjs --check         # exit 1 unless every place holds package.json's version
@@ -33,6 +34,9 @@ const KUSTOMIZE_NEW_TAG = new RegExp(
 );
 const COMPOSE_FILE = 'deploy/compose/compose.yaml';
 const COMPOSE_VERSION_ARG = /^([ \t]+VERSION:[ \t]*)(['"]?)([^\s'"#]+)\2/gm;
+const CHART_FILE = 'deploy/helm/reliability-api/Chart.yaml';
+// The chart is versioned with the application: one release, one chart version.
+const CHART_VERSIONS = /^((version|appVersion):[ \t]*)(['"]?)([^\s'"#]+)\3/gm;
 
 export function parseVersion(version) {
   const match = SEMVER.exec(version);
@@ -133,9 +137,14 @@ export function scan(root, to, read = readFrom(root)) {
       for (const match of text.matchAll(COMPOSE_VERSION_ARG))
         places.push({ file, what: 'build arg VERSION', value: match[3] });
     }
+    if (file === CHART_FILE) {
+      for (const match of text.matchAll(CHART_VERSIONS))
+        places.push({ file, what: `chart ${match[2]}`, value: match[4] });
+    }
     if (to !== undefined) {
       let next = text.replace(IMAGE_REFERENCE, `$1${to}`).replace(KUSTOMIZE_NEW_TAG, `$1$2${to}$2`);
       if (file === COMPOSE_FILE) next = next.replace(COMPOSE_VERSION_ARG, `$1$2${to}$2`);
+      if (file === CHART_FILE) next = next.replace(CHART_VERSIONS, `$1$3${to}$3`);
       if (next !== text) updated.set(file, next);
     }
   }

@@ -60,6 +60,8 @@ function snapshot(root: string): Map<string, string> {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(file);
+      else if (entry.isSymbolicLink())
+        continue; // the chart's rules/, a link to files hashed where they are
       else
         hashes.set(path.relative(root, file), createHash('sha256').update(readFileSync(file)).digest('hex'));
     }
@@ -111,6 +113,7 @@ describe('scripts/bump-version.mjs', () => {
 
     expect(changedFiles(before, snapshot(root))).toEqual([
       'deploy/compose/compose.yaml',
+      'deploy/helm/reliability-api/Chart.yaml',
       'deploy/kubernetes/base/deployment.yaml',
       'deploy/kubernetes/base/migrate-job.yaml',
       'deploy/kubernetes/overlays/production/kustomization.yaml',
@@ -146,6 +149,9 @@ describe('scripts/bump-version.mjs', () => {
     expect(
       changedLines(originals['deploy/compose/compose.yaml']!, read('deploy/compose/compose.yaml')),
     ).toHaveLength(3);
+
+    const chart = 'deploy/helm/reliability-api/Chart.yaml';
+    expect(changedLines(originals[chart]!, read(chart))).toEqual(['version: 1.2.3', "appVersion: '1.2.3'"]);
 
     // railway.json builds the image from the Dockerfile at the deployed commit: it names no tag to move.
     expect(read('railway.json')).toBe(originals['railway.json']);

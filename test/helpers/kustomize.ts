@@ -38,6 +38,7 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { Pod } from 'kubernetes-models/v1/Pod';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { Service } from 'kubernetes-models/v1/Service';
 import type { IService } from 'kubernetes-models/v1/Service';
@@ -180,6 +181,8 @@ type ModelClass = new (data: never) => Validatable;
 const MODELS = new Map<string, ModelClass>([
   ['v1/ConfigMap', ConfigMap],
   ['v1/PersistentVolumeClaim', PersistentVolumeClaim],
+  // The Helm chart's test pod.
+  ['v1/Pod', Pod],
   ['v1/Service', Service],
   ['v1/ServiceAccount', ServiceAccount],
   ['apps/v1/Deployment', Deployment],
