@@ -191,7 +191,7 @@ export const settings = {
     schema: int(1, 5_000),
     default: '50',
     description:
-      'Deadline of one rate-limit call to Redis. Past it (or on any Redis error) the local limiter decides, so Redis trouble never stalls a request.',
+      'Deadline of one rate-limit call to Redis (request limits and failed-login limits). Past it (or on any Redis error) the local limiter decides, so Redis trouble never stalls a request.',
   }),
   RATE_LIMIT_FAILURE_MODE: setting({
     schema: z.enum(['open', 'closed']),

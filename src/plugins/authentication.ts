@@ -54,6 +54,7 @@ export type IdentityConfig = Pick<
   | 'PASSWORD_MAX_LENGTH'
   | 'LOGIN_MAX_FAILURES'
   | 'LOGIN_FAILURE_WINDOW_SECONDS'
+  | 'RATE_LIMIT_REDIS_TIMEOUT_MS'
   | 'ALLOW_SIGNUP'
   | 'REDIS_KEY_PREFIX'
   | 'PASSWORD_HASH_CONCURRENCY'
@@ -117,6 +118,7 @@ export default fp(
       keyPrefix: config.REDIS_KEY_PREFIX,
       maxFailures: config.LOGIN_MAX_FAILURES,
       windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
+      redisTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
     });
     const auth = new AuthService({
       db,
