@@ -56,6 +56,20 @@ describe.skipIf(!inject('postgresAvailable'))('worker processes', { timeout: 120
     return { server, base };
   }
 
+  /** SIGTERM to the primary: it must exit 0; if not, the workers' exits and any error say why. */
+  async function expectCleanStop(server: Running) {
+    server.child.kill('SIGTERM');
+    const { code } = await server.exited;
+    const why = logLines(server.stdout())
+      .filter(
+        (l) => ['worker stopped', 'worker retired'].includes(l.msg as string) || (l.level as number) >= 40,
+      )
+      .slice(-12)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+    expect(code, why).toBe(0);
+  }
+
   /** slot -> pid of the workers the primary reported ready, newest last. */
   function readyWorkers(server: Running): Map<number, number> {
     const ready = new Map<number, number>();
@@ -112,8 +126,7 @@ describe.skipIf(!inject('postgresAvailable'))('worker processes', { timeout: 120
     process.stdout.write(
       `SIGKILL of a worker under load: ${report.failures.length} of ${report.sent} requests failed (${[...new Set(report.failures.map((f) => f.reason))].join(', ') || 'none'}); replacement ready after ${Math.round(replacementMs)} ms\n`,
     );
-    server.child.kill('SIGTERM');
-    expect((await server.exited).code).toBe(0);
+    await expectCleanStop(server);
   });
 
   it('when workers recycle after MAX_REQUESTS under steady load, then no request fails and /metrics counts every one', async () => {
@@ -131,8 +144,7 @@ describe.skipIf(!inject('postgresAvailable'))('worker processes', { timeout: 120
     process.stdout.write(
       `recycling under load: ${report.sent} requests in ${Math.round(report.durationMs)} ms, ${recycles} workers retired, ${report.failures.length} failed; /metrics total ${report.sent}\n`,
     );
-    server.child.kill('SIGTERM');
-    expect((await server.exited).code).toBe(0);
+    await expectCleanStop(server);
   });
 
   it('when SIGTERM reaches the primary with requests in flight, then every one completes and it exits 0', async () => {
