@@ -14,7 +14,6 @@ import { migrateUp, pendingMigrations } from './adapters/postgres/migrator.js';
 import { seedDemoUser } from './modules/users/seed.js';
 import type { Config } from './config/schema.js';
 import { buildInfo } from './lib/build-info.js';
-import { closeSilentConnections } from './lib/silent-connections.js';
 import randomRoutes from './modules/random/routes.js';
 import { beaconRoutes } from './modules/beacon/routes.js';
 import { AccessLogController } from './observability/access-log.js';
@@ -99,7 +98,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
       customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  closeSilentConnections(app.server, config.HTTP_HEADERS_TIMEOUT_SECONDS * 1000);
 
   await app.register(tracing, { config }); // first: its hooks wrap every other plugin's
   await app.register(lifecycle);

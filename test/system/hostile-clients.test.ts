@@ -193,8 +193,10 @@ describe.skipIf(!inject('postgresAvailable'))('hostile and broken clients', { ti
       expect(answer.closedAfterMs!).toBeLessThan(REQUEST_TIMEOUT_S * 1000 + SLACK_MS);
     }
     record('slow body: 20 connections, body 1 byte/s', bodyAnswers);
+    // Node starts a connection's headers clock when it is accepted, so one that sends nothing gets the same
+    // 408 as a slowloris client, written by the client-error handler.
     for (const answer of silentAnswers) {
-      expect(answer.status).toBeUndefined();
+      expectProblem(answer, 408);
       expect(answer.closedAfterMs!).toBeLessThan(HEADERS_TIMEOUT_S * 1000 + SLACK_MS);
     }
     record('100 connections that send nothing', silentAnswers);
