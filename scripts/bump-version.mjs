@@ -5,13 +5,16 @@
 //   - package.json `version`, and package-lock.json's two root entries;
 //   - every reference to the image ghcr.io/reliability-api/reliability-api:<tag> under deploy/ and in
 //     railway.json (the base Deployment and migration Job, the Compose services);
-//   - the `newTag` of that image in every kustomization's `images:` (the overlays);
 //   - the VERSION build argument of deploy/compose/compose.yaml;
 //   - the Helm chart's `version` and `appVersion` (deploy/helm/reliability-api/Chart.yaml).
 //
 //   node scripts/bump-version.mjs 1.4.0           # or 1.4.0-rc.1
 //   node scripts/bump-version.mjs --check         # exit 1 unless every place holds package.json's version
 //   options: --root DIR (default: this repository), --allow-same (rewrite the current version)
+//
+// It never moves an environment: the overlays' `images:` newTag and the Helm values-<env>.yaml image.tag
+// name an image that exists, and move only through scripts/promote.mjs once it is published (release.yml
+// for dev and staging, a promotion pull request for qa and production).
 //
 // The version must be a SemVer 2.0 version without build metadata (`+` is not allowed in an image tag)
 // and greater than the current one: a released tag is immutable and never reused. Nothing is written
@@ -28,7 +31,7 @@ const SEMVER =
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const IMAGE_REFERENCE = new RegExp(`(${escape(IMAGE)}:)([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})`, 'g');
 // A kustomize `images:` entry for the image, up to its newTag (other keys may come between).
-const KUSTOMIZE_NEW_TAG = new RegExp(
+export const KUSTOMIZE_NEW_TAG = new RegExp(
   `(-[ \\t]+name:[ \\t]*['"]?${escape(IMAGE)}['"]?[ \\t]*\\n(?:[ \\t]+(?!-)[\\w]+:.*\\n)*?[ \\t]+newTag:[ \\t]*)(['"]?)([^\\s'"]+)\\2`,
   'g',
 );
@@ -37,6 +40,8 @@ const COMPOSE_VERSION_ARG = /^([ \t]+VERSION:[ \t]*)(['"]?)([^\s'"#]+)\2/gm;
 const CHART_FILE = 'deploy/helm/reliability-api/Chart.yaml';
 // The chart is versioned with the application: one release, one chart version.
 const CHART_VERSIONS = /^((version|appVersion):[ \t]*)(['"]?)([^\s'"#]+)\3/gm;
+
+export { SEMVER };
 
 export function parseVersion(version) {
   const match = SEMVER.exec(version);
@@ -131,8 +136,6 @@ export function scan(root, to, read = readFrom(root)) {
     if (text === undefined) continue;
     for (const match of text.matchAll(IMAGE_REFERENCE))
       places.push({ file, what: `image ${IMAGE}`, value: match[2] });
-    for (const match of text.matchAll(KUSTOMIZE_NEW_TAG))
-      places.push({ file, what: 'images[].newTag', value: match[3] });
     if (file === COMPOSE_FILE) {
       for (const match of text.matchAll(COMPOSE_VERSION_ARG))
         places.push({ file, what: 'build arg VERSION', value: match[3] });
@@ -142,7 +145,7 @@ export function scan(root, to, read = readFrom(root)) {
         places.push({ file, what: `chart ${match[2]}`, value: match[4] });
     }
     if (to !== undefined) {
-      let next = text.replace(IMAGE_REFERENCE, `$1${to}`).replace(KUSTOMIZE_NEW_TAG, `$1$2${to}$2`);
+      let next = text.replace(IMAGE_REFERENCE, `$1${to}`);
       if (file === COMPOSE_FILE) next = next.replace(COMPOSE_VERSION_ARG, `$1$2${to}$2`);
       if (file === CHART_FILE) next = next.replace(CHART_VERSIONS, `$1$3${to}$3`);
       if (next !== text) updated.set(file, next);
@@ -175,11 +178,8 @@ function main(argv) {
   const { places } = scan(root);
   const current = places[0].value;
   const deployPlaces = places.filter((p) => p.file.startsWith('deploy/'));
-  if (
-    !deployPlaces.some((p) => p.what === 'images[].newTag') ||
-    !deployPlaces.some((p) => p.what.startsWith('image '))
-  ) {
-    fail(`no kustomize newTag or image reference of ${IMAGE} under ${path.join(root, 'deploy')}`);
+  if (!deployPlaces.some((p) => p.what.startsWith('image '))) {
+    fail(`no image reference of ${IMAGE} under ${path.join(root, 'deploy')}`);
   }
 
   if (check) {

@@ -133,7 +133,7 @@ describe.skipIf(!binary)('Helm chart', () => {
       ]),
     );
     const release = /^\d+\.\d+\.\d+$/;
-    const commit = /^sha-[0-9a-f]{40}$/;
+    const commit = /^sha-[0-9a-f]{7}$/;
     expect(tags.production).toMatch(release);
     expect(tags.qa).toMatch(release);
     for (const e of ['dev', 'staging'] as const)

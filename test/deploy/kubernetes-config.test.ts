@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { settings, type SettingName } from '../../src/config/schema.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import {
+  OVERLAYS,
   all,
   componentTemplates,
   containersOf,
@@ -20,7 +21,7 @@ import {
 
 const APP = 'reliability-api';
 const API_IMAGE = 'ghcr.io/reliability-api/reliability-api';
-const RENDERS = ['base', 'staging', 'production', 'production-canary', 'production-blue-green'] as const;
+const RENDERS = ['base', ...OVERLAYS, 'production-canary', 'production-blue-green'] as const;
 type Render = (typeof RENDERS)[number];
 
 /** Stand-ins for the values the ExternalSecret provides, valid in staging and production. */

@@ -19,7 +19,7 @@ import {
 } from '../helpers/kustomize.js';
 
 const APP = 'reliability-api';
-const RENDERS = ['argocd', 'staging', 'production', 'production-canary', 'production-blue-green'] as const;
+const RENDERS = ['argocd', ...OVERLAYS, 'production-canary', 'production-blue-green'] as const;
 type Render = (typeof RENDERS)[number];
 const VARIANTS = ['production-canary', 'production-blue-green'] as const;
 

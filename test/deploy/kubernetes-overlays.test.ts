@@ -16,6 +16,10 @@ import {
 } from '../helpers/kustomize.js';
 
 type Overlay = (typeof OVERLAYS)[number];
+/** The environments that follow main (release.yml); the others take released versions only. */
+const FOLLOWS_MAIN = new Set<Overlay>(['dev', 'staging']);
+const RELEASE = /^\d+\.\d+\.\d+$/;
+const COMMIT = /^sha-[0-9a-f]{7}$/;
 const APP = 'reliability-api';
 const API_IMAGE = 'ghcr.io/reliability-api/reliability-api';
 
@@ -121,9 +125,25 @@ describe.skipIf(!kubectl)('Kubernetes manifests: overlays', () => {
       expect(checks.namespace(objects(), namespace)).toEqual([]);
     });
 
-    it('sets ENVIRONMENT to its own name', () => {
-      expect(one(objects(), 'ConfigMap', `${APP}-config`).data?.ENVIRONMENT).toBe(overlay);
+    it('runs with the strict start-up checks: ENVIRONMENT production in production, staging elsewhere', () => {
+      expect(one(objects(), 'ConfigMap', `${APP}-config`).data?.ENVIRONMENT).toBe(
+        overlay === 'production' ? 'production' : 'staging',
+      );
     });
+
+    it(
+      FOLLOWS_MAIN.has(overlay)
+        ? 'pins a sha-<commit> image of main or a release (release.yml moves it)'
+        : 'pins a released X.Y.Z image (only a promotion pull request moves it)',
+      () => {
+        const tag = kustomizationOf(overlay).images.find((i) => i.name === API_IMAGE)?.newTag ?? '';
+        const allowed = FOLLOWS_MAIN.has(overlay) ? [RELEASE, COMMIT] : [RELEASE];
+        expect(
+          allowed.some((pattern) => pattern.test(tag)),
+          tag,
+        ).toBe(true);
+      },
+    );
 
     it('runs the tag its images: entry pins, in the API and in the migration', () => {
       expect(checks.imageTag(objects(), overlay)).toEqual([]);
@@ -136,7 +156,9 @@ describe.skipIf(!kubectl)('Kubernetes manifests: overlays', () => {
       expect(host).not.toBe(base.spec!.rules![0]!.host);
       expect(host).not.toMatch(/\.invalid$/);
       expect(ingress.spec!.tls!.flatMap((t) => t.hosts)).toEqual([host]);
-      expect(ingress.metadata.annotations?.['cert-manager.io/cluster-issuer']).toBe(`letsencrypt-${overlay}`);
+      expect(ingress.metadata.annotations?.['cert-manager.io/cluster-issuer']).toBe(
+        overlay === 'production' ? 'letsencrypt-production' : 'letsencrypt-staging',
+      );
     });
 
     it('reads every secret from its own path in the store, the same keys as the base', () => {
@@ -162,14 +184,17 @@ describe.skipIf(!kubectl)('Kubernetes manifests: overlays', () => {
       expect(checks.productionStricter(rendered.production, rendered.staging)).toEqual([]);
     });
 
-    it('the overlays use different namespaces, hosts and secret paths', () => {
+    it('no two overlays share a namespace, a host or a secret path', () => {
       const of = (o: K8sObject[]) => [
         o[0]!.metadata.namespace,
         one(o, 'Ingress', APP).spec!.rules![0]!.host,
         one(o, 'ExternalSecret', `${APP}-secrets`).spec!.data![0]!.remoteRef.key,
       ];
-      const [production, staging] = [of(rendered.production), of(rendered.staging)];
-      production.forEach((value, i) => expect(value).not.toBe(staging[i]));
+      const values = OVERLAYS.map((overlay) => of(rendered[overlay]));
+      for (let i = 0; i < 3; i++) {
+        const column = values.map((v) => v[i]);
+        expect(new Set(column).size, column.join(', ')).toBe(OVERLAYS.length);
+      }
     });
   });
 

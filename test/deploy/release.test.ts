@@ -26,6 +26,12 @@ import { loadWorkflows } from '../helpers/workflows.js';
 
 const IMAGE = 'ghcr.io/reliability-api/reliability-api';
 const SCRIPT = path.join(REPO_ROOT, 'scripts/bump-version.mjs');
+const PROMOTE = path.join(REPO_ROOT, 'scripts/promote.mjs');
+const { ENVIRONMENTS, overlayFile, valuesFile } = (await import(PROMOTE)) as {
+  ENVIRONMENTS: string[];
+  overlayFile: (env: string) => string;
+  valuesFile: (env: string) => string;
+};
 const packageVersion = (root: string) =>
   (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 const current = packageVersion(REPO_ROOT);
@@ -48,6 +54,13 @@ function copyOfRepository(): string {
 
 function bump(root: string, ...args: string[]) {
   return spawnSync(process.execPath, [SCRIPT, ...args, '--root', root], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+}
+
+function promote(root: string, ...args: string[]) {
+  return spawnSync(process.execPath, [PROMOTE, ...args, '--root', root], {
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -116,8 +129,6 @@ describe('scripts/bump-version.mjs', () => {
       'deploy/helm/reliability-api/Chart.yaml',
       'deploy/kubernetes/base/deployment.yaml',
       'deploy/kubernetes/base/migrate-job.yaml',
-      'deploy/kubernetes/overlays/production/kustomization.yaml',
-      'deploy/kubernetes/overlays/staging/kustomization.yaml',
       'package-lock.json',
       'package.json',
     ]);
@@ -132,10 +143,10 @@ describe('scripts/bump-version.mjs', () => {
     const lock = JSON.parse(read('package-lock.json'));
     expect([lock.version, lock.packages[''].version]).toEqual(['1.2.3', '1.2.3']);
 
-    for (const env of ['staging', 'production']) {
-      const file = `deploy/kubernetes/overlays/${env}/kustomization.yaml`;
-      expect(changedLines(originals[file]!, read(file))).toEqual(['    newTag: 1.2.3']);
-      expect(yamlFile(root, file).images).toEqual([{ name: IMAGE, newTag: '1.2.3' }]);
+    // No environment moves: each runs the image it ran until scripts/promote.mjs moves it.
+    for (const env of ENVIRONMENTS) {
+      expect(read(overlayFile(env))).toBe(originals[overlayFile(env)]);
+      expect(read(valuesFile(env))).toBe(originals[valuesFile(env)]);
     }
     expect(imagesIn(root, 'deploy/kubernetes/base/deployment.yaml')).toEqual([`${IMAGE}:1.2.3`]);
     expect(imagesIn(root, 'deploy/kubernetes/base/migrate-job.yaml')).toEqual([`${IMAGE}:1.2.3`]);
@@ -158,27 +169,6 @@ describe('scripts/bump-version.mjs', () => {
     expect(read('railway.json')).not.toContain(IMAGE);
 
     expect(bump(root, '--check').status).toBe(0);
-  });
-
-  it('when the bumped overlays are rendered, then the Deployment and the migration Job run the new tag', (context) => {
-    if (!requireKubectl()) return context.skip();
-    expect(bump(root, '2.0.0-rc.1').status).toBe(0);
-    for (const env of ['staging', 'production']) {
-      const rendered = spawnSync(
-        'kubectl',
-        ['kustomize', path.join(root, `deploy/kubernetes/overlays/${env}`)],
-        {
-          encoding: 'utf8',
-          timeout: 30_000,
-        },
-      );
-      expect(rendered.stderr).toBe('');
-      const images = parseManifests(rendered.stdout, env)
-        .flatMap((o) => JSON.stringify(o).match(/"image":"[^"]+"/g) ?? [])
-        .filter((i) => i.includes(IMAGE));
-      expect(images.length).toBeGreaterThanOrEqual(2);
-      expect(new Set(images)).toEqual(new Set([`"image":"${IMAGE}:2.0.0-rc.1"`]));
-    }
   });
 
   it.each([
@@ -244,15 +234,132 @@ describe('scripts/bump-version.mjs', () => {
   });
 });
 
+describe('scripts/promote.mjs', () => {
+  let root: string;
+  beforeEach(() => {
+    root = copyOfRepository();
+  });
+
+  /** The image tags a rendered overlay runs, and the tag of the Helm values. */
+  function running(env: string): { kustomize: string[]; helm: string } {
+    const rendered = spawnSync(
+      'kubectl',
+      ['kustomize', path.join(root, `deploy/kubernetes/overlays/${env}`)],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(rendered.stderr).toBe('');
+    const kustomize = parseManifests(rendered.stdout, env)
+      .flatMap((o) => JSON.stringify(o).match(/"image":"[^"]+"/g) ?? [])
+      .filter((i) => i.includes(IMAGE))
+      .map((i) => i.slice(`"image":"${IMAGE}:`.length, -1));
+    const values = parse(readFileSync(path.join(root, valuesFile(env)), 'utf8')) as {
+      image: { tag: string };
+    };
+    return { kustomize, helm: values.image.tag };
+  }
+
+  it('when an environment is promoted, then its overlay and its Helm values run the tag, and nothing else changes', (context) => {
+    if (!requireKubectl()) return context.skip();
+    const before = snapshot(root);
+    const originals = Object.fromEntries(
+      [...before.keys()].map((f) => [f, readFileSync(path.join(root, f), 'utf8')]),
+    );
+    const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+    for (const [env, tag] of [
+      ['staging', 'sha-1a2b3c4'],
+      ['production', '2.0.0'],
+    ] as const) {
+      const result = promote(root, env, tag);
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain(`${env}: ${current} -> ${tag}`);
+      expect(changedLines(originals[overlayFile(env)]!, read(overlayFile(env)))).toEqual([
+        `    newTag: ${tag}`,
+      ]);
+      expect(changedLines(originals[valuesFile(env)]!, read(valuesFile(env)))).toEqual([`  tag: ${tag}`]);
+      const { kustomize, helm } = running(env);
+      expect(kustomize.length).toBeGreaterThanOrEqual(2); // the Deployment and the migration Job
+      expect(new Set(kustomize)).toEqual(new Set([tag]));
+      expect(helm).toBe(tag);
+    }
+    expect(changedFiles(before, snapshot(root))).toEqual(
+      [
+        overlayFile('production'),
+        overlayFile('staging'),
+        valuesFile('production'),
+        valuesFile('staging'),
+      ].sort(),
+    );
+    expect(new Set(running('dev').kustomize)).toEqual(new Set([current]));
+    // The release version is untouched: bump-version still finds every place at package.json's.
+    expect(bump(root, '--check').status).toBe(0);
+    expect(promote(root, '--show').stdout).toBe(
+      [
+        `dev: ${current} ${current}`,
+        `qa: ${current} ${current}`,
+        'staging: sha-1a2b3c4 sha-1a2b3c4',
+        'production: 2.0.0 2.0.0',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it.each([
+    ['dev', 'sha-1a2b3c4d', 'neither X.Y.Z nor sha-<7 hex>'],
+    ['staging', 'latest', 'neither X.Y.Z nor sha-<7 hex>'],
+    ['staging', 'sha-ABCDEF0', 'neither X.Y.Z nor sha-<7 hex>'],
+    ['qa', 'sha-1a2b3c4', 'qa runs released X.Y.Z images only'],
+    ['production', 'sha-1a2b3c4', 'production runs released X.Y.Z images only'],
+    ['production', '2.0.0-rc.1', 'production runs final releases only'],
+    ['production', 'v2.0.0', 'production runs released X.Y.Z images only'],
+    ['prod', '2.0.0', 'unknown environment'],
+  ])(
+    'when %s is asked to run %j, then it is refused with exit code 2 and nothing changes',
+    (env, tag, reason) => {
+      const before = snapshot(root);
+      const result = promote(root, env, tag);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain(reason);
+      expect(changedFiles(before, snapshot(root))).toEqual([]);
+    },
+  );
+
+  it('when qa takes a prerelease and dev a release, then both are accepted', () => {
+    expect(promote(root, 'qa', '2.0.0-rc.1').status).toBe(0);
+    expect(promote(root, 'dev', '2.0.0').status).toBe(0);
+    const shown = promote(root, '--show').stdout;
+    expect(shown).toContain('dev: 2.0.0 2.0.0\n');
+    expect(shown).toContain('qa: 2.0.0-rc.1 2.0.0-rc.1\n');
+  });
+
+  it('when one of the two sources has no tag to move, then nothing is written', () => {
+    const file = path.join(root, valuesFile('qa'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^image:\n {2}tag: .*\n/m, ''));
+    const before = snapshot(root);
+    const result = promote(root, 'qa', '2.0.0');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`nothing written; no tag of ${IMAGE} in ${valuesFile('qa')}`);
+    expect(changedFiles(before, snapshot(root))).toEqual([]);
+  });
+});
+
 describe('the release workflow and the deployments name the same image', () => {
   const release = loadWorkflows()['release.yml']!.workflow;
 
   it('when release publishes, then it pushes the image the overlays, the base and Compose run', () => {
     expect(release.env?.IMAGE).toBe(IMAGE);
-    for (const env of ['staging', 'production']) {
-      const images = yamlFile(REPO_ROOT, `deploy/kubernetes/overlays/${env}/kustomization.yaml`).images ?? [];
+    expect(ENVIRONMENTS).toEqual(['dev', 'qa', 'staging', 'production']);
+    for (const env of ENVIRONMENTS) {
+      const images = yamlFile(REPO_ROOT, overlayFile(env)).images ?? [];
       expect(images.map((i) => i.name)).toEqual([IMAGE]);
     }
+    const chartValues = parse(
+      readFileSync(path.join(REPO_ROOT, 'deploy/helm/reliability-api/values.yaml'), 'utf8'),
+    ) as { image: { repository: string } };
+    expect(chartValues.image.repository).toBe(IMAGE);
     const compose = loadCompose();
     expect(compose.services.api!.image).toBe(`${IMAGE}:${current}`);
     expect(imagesIn(REPO_ROOT, 'deploy/kubernetes/base/deployment.yaml')).toEqual([`${IMAGE}:${current}`]);

@@ -52,6 +52,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Every kustomization of the kit, by the name the tests use for it. */
 export const KUSTOMIZATIONS = {
   base: 'deploy/kubernetes/base',
+  dev: 'deploy/kubernetes/overlays/dev',
+  qa: 'deploy/kubernetes/overlays/qa',
   staging: 'deploy/kubernetes/overlays/staging',
   production: 'deploy/kubernetes/overlays/production',
   'production-canary': 'deploy/kubernetes/rollouts/production-canary',
@@ -63,13 +65,20 @@ export type KustomizationName = keyof typeof KUSTOMIZATIONS;
 /** The kustomizations that deploy the application (everything but the Argo CD objects). */
 export const APP_KUSTOMIZATIONS = [
   'base',
+  'dev',
+  'qa',
   'staging',
   'production',
   'production-canary',
   'production-blue-green',
 ] as const satisfies readonly KustomizationName[];
 
-export const OVERLAYS = ['staging', 'production'] as const satisfies readonly KustomizationName[];
+export const OVERLAYS = [
+  'dev',
+  'qa',
+  'staging',
+  'production',
+] as const satisfies readonly KustomizationName[];
 
 const KUSTOMIZE_TIMEOUT_MS = 30_000;
 
