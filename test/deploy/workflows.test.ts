@@ -4,7 +4,7 @@
 // grants only on the jobs that need them, and what ci, security, release and deploy must do. The release
 // contract (image name, tags) is in release.test.ts. The last tests break copies and check that the same
 // checks report them.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -113,8 +113,14 @@ function permissionProblems(file: string, workflow: Workflow, allowed: Record<st
 const WRITE_GRANTS: Record<string, Record<string, string[]>> = {
   'ci.yml': {},
   'security.yml': {},
-  'release.yml': { image: ['packages', 'id-token', 'attestations'], ecr: ['id-token'] },
+  'release.yml': {
+    image: ['packages', 'id-token', 'attestations'],
+    'follow-main': ['contents'],
+    tag: ['packages'],
+    ecr: ['id-token'],
+  },
   'deploy.yml': { staging: ['id-token'], production: ['id-token'] },
+  'promote.yml': { 'pull-request': ['contents', 'pull-requests'] },
 };
 
 const truthy = (value: unknown) => value === true || value === 'true';
@@ -122,8 +128,12 @@ const truthy = (value: unknown) => value === true || value === 'true';
 function ciProblems(workflow: Workflow): string[] {
   const problems: string[] = [];
   const concurrency = workflow.concurrency;
-  if (typeof concurrency !== 'object' || !truthy(concurrency['cancel-in-progress'])) {
+  const cancel = typeof concurrency === 'object' ? concurrency['cancel-in-progress'] : undefined;
+  if (typeof concurrency !== 'object' || !cancel) {
     problems.push('ci: no concurrency group with cancel-in-progress');
+  } else if (truthy(cancel) || !/^\$\{\{\s*github\.ref != 'refs\/heads\/main'\s*\}\}$/.test(String(cancel))) {
+    // Every green main commit publishes its image (release.yml): a newer push must not cancel its run.
+    problems.push('ci: a newer push to main cancels the run of the commit before it');
   } else if (!concurrency.group.includes('github.ref')) {
     problems.push('ci: the concurrency group is not per ref');
   }
@@ -219,8 +229,17 @@ function releaseProblems(workflow: Workflow): string[] {
   if (!/mode=max|true/.test(String(w.provenance))) problems.push('release: no provenance from the build');
   const meta = steps.find((s) => s.uses?.startsWith('docker/metadata-action@'));
   const tags = String(meta?.with?.tags ?? '');
-  if (!/type=semver,pattern=\{\{version\}\}/.test(tags)) problems.push('release: no semver tag');
-  if (!/type=sha\b/.test(tags)) problems.push('release: no sha tag');
+  // The build's one tag is sha-<7 hex> of the commit ci tested; the version tag comes from the tag job.
+  const commit = steps.find((s) => s.id === 'commit');
+  if (
+    !/^type=raw,value=\$\{\{ steps\.commit\.outputs\.tag \}\}$/m.test(tags) ||
+    !/echo "tag=sha-\$\{HEAD_SHA::7\}"/.test(commit?.run ?? '') ||
+    workflow.jobs[commit?.job ?? '']?.env?.HEAD_SHA !== '${{ github.event.workflow_run.head_sha }}'
+  ) {
+    problems.push('release: no sha tag');
+  }
+  if (!stepsOf(workflow).some((s) => /imagetools create --tag "\$IMAGE:\$VERSION"/.test(s.run ?? '')))
+    problems.push('release: no semver tag');
   if (/type=raw,value=latest|\{\{major\}\}|\{\{minor\}\}|type=edge|type=ref/.test(tags)) {
     problems.push('release: a moving tag (latest, X.Y, edge or a branch name)');
   }
@@ -268,7 +287,11 @@ function deployProblems(workflow: Workflow): string[] {
   if (!on.workflow_run?.workflows?.includes('release'))
     problems.push('deploy: not started by the release workflow');
   const resolve = Object.values(workflow.jobs).map(commands).join('\n');
-  if (!/RUN_BRANCH" == main/.test(resolve)) problems.push('deploy: staging is not deployed from main');
+  if (
+    !resolve.includes('"$RUN_TITLE" =~ ^release\\ ([0-9a-f]{40})$') ||
+    !resolve.includes('tag="sha-${commit::7}"')
+  )
+    problems.push('deploy: staging is not deployed from main');
   for (const env of ['staging', 'production']) {
     const job = workflow.jobs[env];
     if (job === undefined) {
@@ -313,11 +336,108 @@ function deployProblems(workflow: Workflow): string[] {
   return problems;
 }
 
+const stepIndex = (job: Job | undefined, pattern: RegExp) =>
+  (job?.steps ?? []).findIndex((s) => pattern.test(s.run ?? ''));
+
+/**
+ * Promotion gated on CI: an image is built only for a main commit ci passed, a release tag never builds
+ * but tags that image after verifying its signature, dev and staging follow main in git, and qa and
+ * production move only through pull requests once a release is published.
+ */
+function promotionProblems(release: Workflow, promote: Workflow): string[] {
+  const problems: string[] = [];
+  const on = release.on as {
+    push?: { branches?: string[]; tags?: string[] };
+    workflow_run?: { workflows?: string[]; types?: string[]; branches?: string[] };
+  };
+  if (on.push?.branches !== undefined) problems.push('release: a push builds before ci has passed');
+  if (
+    JSON.stringify(on.workflow_run) !==
+    JSON.stringify({ workflows: ['ci'], types: ['completed'], branches: ['main'] })
+  )
+    problems.push('release: not started by ci completing on main');
+  const image = release.jobs.image;
+  if (
+    !/workflow_run\.conclusion == 'success'/.test(image?.if ?? '') ||
+    !/workflow_run\.event == 'push'/.test(image?.if ?? '')
+  )
+    problems.push('release: the image is built without a green ci run on a push');
+  if (usesOf(image, 'actions/checkout')[0]?.with?.ref !== '${{ github.event.workflow_run.head_sha }}')
+    problems.push('release: the image is not built from the commit ci tested');
+
+  const tag = release.jobs.tag;
+  if (!/github\.ref_type == 'tag'/.test(tag?.if ?? '')) problems.push('release: no job for release tags');
+  if (usesOf(tag, 'docker/build-push-action').length > 0)
+    problems.push('release: a release tag builds an image');
+  const verify = stepIndex(tag, /\bcosign verify "\$IMAGE@\$DIGEST"/);
+  const create = stepIndex(tag, /imagetools create --tag "\$IMAGE:\$VERSION"/);
+  if (verify < 0 || create < 0 || verify > create)
+    problems.push('release: the version tag is added without verifying the signature first');
+  if (!/imagetools inspect "\$source"/.test(commands(tag)) || !/sha-\$\{GITHUB_SHA::7\}/.test(commands(tag)))
+    problems.push('release: a release tag does not promote the image of its commit');
+
+  const follow = release.jobs['follow-main'];
+  const followCommands = commands(follow);
+  if ([follow?.needs ?? []].flat().join() !== 'image')
+    problems.push('release: dev and staging do not wait for the image');
+  if (
+    !/for env in dev staging; do/.test(followCommands) ||
+    !/promote\.mjs "\$env" "\$TAG"/.test(followCommands)
+  )
+    problems.push('release: dev and staging do not follow main');
+  if (!/git commit -qam "[^"]*\[skip ci\]"/.test(followCommands))
+    problems.push('release: the promotion commit starts ci again');
+  for (const [name, job] of Object.entries(release.jobs)) {
+    if (
+      /promote\.mjs[^\n]*\b(qa|production)\b/.test(commands(job)) ||
+      (name === 'follow-main' && /\b(qa|production)\b/.test(followCommands))
+    )
+      problems.push(`release: job ${name} moves qa or production`);
+  }
+
+  const promoteOn = promote.on as { workflow_run?: { workflows?: string[] } };
+  if (JSON.stringify(promoteOn.workflow_run?.workflows) !== '["release"]')
+    problems.push('promote: not started by release');
+  const resolve = promote.jobs.resolve;
+  if (
+    !/workflow_run\.conclusion == 'success'/.test(resolve?.if ?? '') ||
+    !/startsWith\(github\.event\.workflow_run\.display_title, 'release v'\)/.test(resolve?.if ?? '')
+  )
+    problems.push('promote: runs for releases that failed or were no release tag');
+  const pr = promote.jobs['pull-request'];
+  const checked = stepIndex(pr, /\bcosign verify "\$IMAGE@\$digest"/);
+  const moved = stepIndex(pr, /promote\.mjs "\$ENVIRONMENT" "\$VERSION"/);
+  if (checked < 0 || moved < 0 || checked > moved)
+    problems.push('promote: an environment moves without verifying the image first');
+  if (!/\bgh pr create --base main\b/.test(commands(pr))) problems.push('promote: no pull request');
+  if (/HEAD:main|push[^\n]*\bmain\b/.test(commands(pr))) problems.push('promote: pushes to main');
+  return problems;
+}
+
+/** Owners by path pattern, from .github/CODEOWNERS (the last matching line wins, as on GitHub). */
+function codeOwners(text: string, file: string): string[] {
+  let owners: string[] = [];
+  for (const line of text.split('\n')) {
+    const [pattern, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (pattern === undefined || pattern === '') continue;
+    const matches =
+      pattern === '*' || (pattern.endsWith('/') ? `/${file}`.startsWith(pattern) : `/${file}` === pattern);
+    if (matches) owners = names;
+  }
+  return owners;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 describe('workflow files', () => {
   it('when the workflows are listed, then ci, security, release and deploy exist', () => {
-    expect(Object.keys(workflows).sort()).toEqual(['ci.yml', 'deploy.yml', 'release.yml', 'security.yml']);
+    expect(Object.keys(workflows).sort()).toEqual([
+      'ci.yml',
+      'deploy.yml',
+      'promote.yml',
+      'release.yml',
+      'security.yml',
+    ]);
   });
 
   it.each(Object.keys(workflows))(
@@ -421,6 +541,26 @@ describe('workflow policies', () => {
     expect(releaseProblems(get('release.yml'))).toEqual([]);
   });
 
+  it('when a commit reaches main, then only a green ci run builds its image, dev and staging follow it, and a release tag promotes those bytes to qa and production through pull requests', () => {
+    expect(promotionProblems(get('release.yml'), get('promote.yml'))).toEqual([]);
+  });
+
+  it('when production’s files change, then a release manager must approve (CODEOWNERS)', () => {
+    const text = readFileSync(path.join(REPO_ROOT, '.github/CODEOWNERS'), 'utf8');
+    for (const file of [
+      'deploy/kubernetes/overlays/production/kustomization.yaml',
+      'deploy/helm/reliability-api/values-production.yaml',
+      'deploy/argocd/application-production.yaml',
+      '.github/workflows/promote.yml',
+    ]) {
+      expect(existsSync(path.join(REPO_ROOT, file)), file).toBe(true);
+      expect(codeOwners(text, file), file).toEqual(['@reliability-api/release-managers']);
+    }
+    expect(codeOwners(text, 'deploy/kubernetes/overlays/staging/kustomization.yaml')).toEqual([
+      '@reliability-api/maintainers',
+    ]);
+  });
+
   it('when deploy runs, then staging follows main and production waits for staging and an approval, with rollout status and undo', () => {
     expect(deployProblems(get('deploy.yml'))).toEqual([]);
   });
@@ -511,20 +651,63 @@ describe('when the workflows are broken', () => {
     const build = steps.find((s) => s.uses?.startsWith('docker/build-push-action@'))!;
     build.with!.platforms = 'linux/amd64';
     delete build.with!['cache-to'];
-    steps.find((s) => s.uses?.startsWith('docker/metadata-action@'))!.with!.tags =
-      'type=raw,value=latest\ntype=sha';
+    steps.find((s) => s.uses?.startsWith('docker/metadata-action@'))!.with!.tags = 'type=raw,value=latest';
+    const tagJob = release.jobs.tag!;
+    tagJob.steps = tagJob.steps!.filter((s) => !/imagetools create/.test(s.run ?? ''));
     steps.find((s) => /cosign sign/.test(s.run ?? ''))!.run =
       'cosign sign --yes --key cosign.key "$IMAGE:latest"';
     release.jobs.image!.steps = steps.filter((s) => !s.uses?.startsWith('actions/attest-build-provenance@'));
     expect(releaseProblems(release)).toEqual([
       'release: not a multi-arch (amd64 and arm64) build',
       'release: no build cache',
+      'release: no sha tag',
       'release: no semver tag',
       'release: a moving tag (latest, X.Y, edge or a branch name)',
       'release: cosign signs a tag, not the digest',
       'release: cosign signs with a key, not keyless',
       'release: no provenance attestation',
     ]);
+  });
+
+  it('then a release that builds on push, a tag that rebuilds or skips the signature, a looping follow-main and a promotion that pushes to main are reported', () => {
+    const release = copy('release.yml');
+    (release.on as { push: { branches?: string[] } }).push.branches = ['main'];
+    release.jobs.image!.if = "github.event_name == 'push'";
+    usesOf(release.jobs.image, 'actions/checkout')[0]!.with!.ref = '${{ github.sha }}';
+    const tag = release.jobs.tag!;
+    const verify = tag.steps!.findIndex((s) => /cosign verify/.test(s.run ?? ''));
+    const [verifyStep] = tag.steps!.splice(verify, 1);
+    tag.steps!.push(
+      verifyStep!,
+      stepsOf(release).find((s) => s.uses?.startsWith('docker/build-push-action@'))!,
+    );
+    const follow = release.jobs['follow-main']!.steps!.find((s) => /promote\.mjs/.test(s.run ?? ''))!;
+    follow.run = follow
+      .run!.replace(' [skip ci]', '')
+      .replace('for env in dev staging', 'for env in dev staging production');
+    const promote = copy('promote.yml');
+    const open = promote.jobs['pull-request']!.steps!.find((s) => /gh pr create/.test(s.run ?? ''))!;
+    open.run = 'git commit -qam "deploy"\ngit push origin HEAD:main';
+    delete promote.jobs.resolve!.if;
+    expect(promotionProblems(release, promote)).toEqual([
+      'release: a push builds before ci has passed',
+      'release: the image is built without a green ci run on a push',
+      'release: the image is not built from the commit ci tested',
+      'release: a release tag builds an image',
+      'release: the version tag is added without verifying the signature first',
+      'release: dev and staging do not follow main',
+      'release: the promotion commit starts ci again',
+      'release: job follow-main moves qa or production',
+      'promote: runs for releases that failed or were no release tag',
+      'promote: no pull request',
+      'promote: pushes to main',
+    ]);
+  });
+
+  it('then a ci whose newer pushes cancel main’s runs is reported', () => {
+    const ci = copy('ci.yml');
+    (ci.concurrency as { 'cancel-in-progress': boolean })['cancel-in-progress'] = true;
+    expect(ciProblems(ci)).toEqual(['ci: a newer push to main cancels the run of the commit before it']);
   });
 
   it('then a deploy without an environment, rollout status or undo, or with production before staging, is reported', () => {
