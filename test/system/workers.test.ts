@@ -112,12 +112,16 @@ describe.skipIf(!inject('postgresAvailable'))('worker processes', { timeout: 120
     // A failure is a request the victim's death caught: one in flight at the kill, or one written on a
     // keep-alive socket to the victim before the client had read that socket's close (a race every HTTP
     // client has; measured up to ~50 ms on a busy machine). So at most one per connection, all of them
-    // within a second of the kill, and none once the primary has replaced the worker.
-    expect(report.failures.length).toBeLessThanOrEqual(connections);
+    // within a second of the kill, and none once the primary has replaced the worker. One more case ends
+    // later: a new connection the primary handed to the worker as it died is never closed by Node's
+    // cluster, so the client's own headers timeout ends it (seen once on Node 24 in CI).
+    const failures = JSON.stringify({ killedAt, failures: report.failures });
+    expect(report.failures.length, failures).toBeLessThanOrEqual(connections);
     for (const failure of report.failures) {
-      expect(failure.failedAtMs).toBeGreaterThanOrEqual(killedAt);
-      expect(failure.sentAtMs).toBeLessThanOrEqual(killedAt + 1_000);
-      expect(failure.failedAtMs).toBeLessThanOrEqual(killedAt + 1_000);
+      expect(failure.failedAtMs, failures).toBeGreaterThanOrEqual(killedAt);
+      expect(failure.sentAtMs, failures).toBeLessThanOrEqual(killedAt + 1_000);
+      if (failure.failedAtMs > killedAt + 1_000)
+        expect(failure.reason, failures).toBe('UND_ERR_HEADERS_TIMEOUT');
     }
     expect(report.ok).toBeGreaterThan(500);
     expect(replacementMs).toBeLessThan(10_000);
