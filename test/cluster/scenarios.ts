@@ -274,6 +274,54 @@ async function globalLimit(rig: Rig, key: string): Promise<{ admitted: number; s
   return { admitted, sent };
 }
 
+/** The replicas' rate_limit_store_errors_total, summed: each is a decision the local limiter made. */
+async function storeErrors(rig: Rig): Promise<number> {
+  const counts = await Promise.all(
+    rig.replicas.map(async (r) => {
+      const text = await (await fetch(`${r.url}/metrics`)).text();
+      const line = /^rate_limit_store_errors_total (\S+)$/m.exec(text);
+      if (line === null) throw new Error(`replica ${r.index}: no rate_limit_store_errors_total in /metrics`);
+      return Number(line[1]);
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+interface SharedLimit {
+  admitted: number;
+  sent: number;
+  /** Measurements discarded because a replica decided locally during them (its Redis call missed the deadline). */
+  discarded: string[];
+}
+
+/**
+ * L requests per key admitted across the replicas, sending 3 L. A Redis call that misses its 50 ms deadline
+ * (an event-loop stall on a loaded machine is enough) makes that replica decide locally for a second, by
+ * design; such a measurement says nothing about sharing, so it is counted and made again on the next key.
+ * Only a measurement without a single local decision is the result.
+ */
+async function measureSharedLimit(rig: Rig, keys: { key: string }[]): Promise<SharedLimit> {
+  const discarded: string[] = [];
+  for (const { key } of keys) {
+    const before = await storeErrors(rig);
+    const result = await globalLimit(rig, key);
+    const local = (await storeErrors(rig)) - before;
+    if (local === 0) return { ...result, discarded };
+    discarded.push(`${result.admitted} of ${result.sent} admitted with ${local} local decisions`);
+  }
+  return { admitted: Number.NaN, sent: rig.limit * 3, discarded };
+}
+
+const sharedLimitCheck = (name: string, rig: Rig, limit: SharedLimit | undefined): Check =>
+  check(
+    name,
+    limit !== undefined && Math.abs(limit.admitted - rig.limit) <= rig.limit * 0.05,
+    limit === undefined
+      ? 'not measured'
+      : `${Number.isNaN(limit.admitted) ? 'no measurement without a local decision' : `${limit.admitted} of ${limit.sent} admitted`}, L = ${rig.limit}` +
+          (limit.discarded.length > 0 ? `; made again after: ${limit.discarded.join('; ')}` : ''),
+  );
+
 export async function redisKilled(
   rig: Rig,
   timing: Timing,
@@ -282,7 +330,7 @@ export async function redisKilled(
   const [a, b, c] = rig.replicas as [Replica, Replica, Replica];
   const notes: string[] = [];
   const checks: Check[] = [];
-  let limit: { admitted: number; sent: number } | undefined;
+  let limit: SharedLimit | undefined;
   const load = await underLoad(record, rig, timing, async () => {
     const doomed = await session(rig.nginx.url);
     const owner = await session(rig.nginx.url);
@@ -332,7 +380,7 @@ export async function redisKilled(
       `every replica back on Redis (readiness "ready") after ${redisUp === undefined ? 'never' : Math.round(redisUp)} ms`,
     );
     await sleep(1_500);
-    limit = await globalLimit(rig, rig.limited[1]!.key);
+    limit = await measureSharedLimit(rig, rig.limited.afterRedis);
   });
   const failed = failures(load.samples);
   checks.unshift(
@@ -343,11 +391,7 @@ export async function redisKilled(
     ),
   );
   checks.push(
-    check(
-      'one limit shared again afterwards (within 5% of L)',
-      limit !== undefined && Math.abs(limit.admitted - rig.limit) <= rig.limit * 0.05,
-      `${limit?.admitted} of ${limit?.sent} admitted, L = ${rig.limit}`,
-    ),
+    sharedLimitCheck('one limit shared again afterwards (within 5% of L)', rig, limit),
     slowest(load.samples, 5_000),
   );
   return {
@@ -364,9 +408,9 @@ export async function sharedLimit(
   timing: Timing,
   record: (load: Load) => void = () => {},
 ): Promise<ScenarioResult> {
-  let limit: { admitted: number; sent: number } = { admitted: 0, sent: 0 };
+  let limit: SharedLimit | undefined;
   const load = await underLoad(record, rig, { ...timing, settleSeconds: 1 }, async () => {
-    limit = await globalLimit(rig, rig.limited[0]!.key);
+    limit = await measureSharedLimit(rig, rig.limited.check);
   });
   const failed = failures(load.samples);
   return {
@@ -374,11 +418,7 @@ export async function sharedLimit(
     summary: summarize(load.samples),
     recovery: undefined,
     checks: [
-      check(
-        'admitted within 5% of L',
-        Math.abs(limit.admitted - rig.limit) <= rig.limit * 0.05,
-        `${limit.admitted} of ${limit.sent} admitted, L = ${rig.limit}`,
-      ),
+      sharedLimitCheck('admitted within 5% of L', rig, limit),
       check('no request failed', failed.length === 0, failed.length === 0 ? 'none' : describeSamples(failed)),
     ],
     notes: [],
