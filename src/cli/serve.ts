@@ -5,6 +5,7 @@ import { buildApp, startApp, type App } from '../app.js';
 import type { Config } from '../config/schema.js';
 import { buildInfo } from '../lib/build-info.js';
 import { hasActiveAdmin } from '../modules/users/repository.js';
+import { LOG_EXPORT_DEADLINE_MS, startLogExport } from '../observability/log-export.js';
 import { createLogger } from '../observability/logger.js';
 import { PrimaryLink } from './cluster/worker.js';
 import { installShutdown } from './shutdown.js';
@@ -16,7 +17,9 @@ export interface WorkerIdentity {
 }
 
 export async function serve(config: Config, worker?: WorkerIdentity): Promise<void> {
-  const root = createLogger(config, buildInfo.name, buildInfo.version);
+  const logExport =
+    config.OTEL_LOGS_EXPORTER === 'otlp' ? await startLogExport(config, buildInfo.version) : undefined;
+  const root = createLogger(config, buildInfo.name, buildInfo.version, undefined, logExport?.write);
   const logger = worker === undefined ? root : root.child({ worker: worker.slot });
   const primary = worker === undefined ? undefined : new PrimaryLink();
   const app = await buildApp(config, { logger, metricsSource: primary?.metrics });
@@ -29,9 +32,18 @@ export async function serve(config: Config, worker?: WorkerIdentity): Promise<vo
       version: buildInfo.version,
     });
   const exit = (code: number) => {
-    // Let pino's asynchronous destination write the last lines before the process ends (bounded).
-    setTimeout(() => process.exit(code), 1_000).unref();
-    root.flush(() => process.exit(code));
+    // Let the last records reach the collector, then pino's asynchronous destination write the last lines
+    // before the process ends (both bounded).
+    setTimeout(
+      () => process.exit(code),
+      1_000 + (logExport === undefined ? 0 : LOG_EXPORT_DEADLINE_MS),
+    ).unref();
+    const flushed = logExport === undefined ? Promise.resolve(true) : logExport.shutdown();
+    void flushed.then((complete) => {
+      if (!complete)
+        root.warn('log export: records not sent before shutdown (the collector did not take them)');
+      root.flush(() => process.exit(code));
+    });
   };
   const shutdown = installShutdown({ app, config, exit, signals: worker === undefined });
   // Listen before migrating: the startup probe must be able to answer 503 while migrations run.

@@ -175,6 +175,17 @@ export function loadConfig(env: RawEnv, options: LoadConfigOptions = {}): Config
         'several worker processes need PostgreSQL (DATABASE_URL): the embedded database belongs to one process',
     });
   }
+  if (
+    out.OTEL_LOGS_EXPORTER === 'otlp' &&
+    out.OTLP_ENDPOINT === undefined &&
+    out.OTEL_EXPORTER_OTLP_ENDPOINT === undefined &&
+    !issues.some((i) => i.key === 'OTLP_ENDPOINT' || i.key === 'OTEL_EXPORTER_OTLP_ENDPOINT')
+  ) {
+    issues.push({
+      key: 'OTEL_LOGS_EXPORTER',
+      message: 'otlp needs a collector: set OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT)',
+    });
+  }
   issues.push(...productionIssues(out, new Set(issues.map((i) => i.key.replace(/_FILE$/, '')))));
   if (
     typeof out.PASSWORD_MIN_LENGTH === 'number' &&

@@ -382,10 +382,16 @@ export const settings = {
     description:
       'The standard OpenTelemetry name for `OTLP_ENDPOINT`; `OTLP_ENDPOINT` wins when both are set.',
   }),
+  OTEL_LOGS_EXPORTER: setting({
+    schema: z.enum(['none', 'otlp']),
+    default: 'none',
+    description:
+      '`otlp`: every log line is also exported as an OpenTelemetry log record, with its trace and span ids, to `<OTLP endpoint>/v1/logs` (the collector the traces go to; needs `OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`). Stdout JSON lines are written either way.',
+  }),
   OTEL_SERVICE_NAME: setting({
     schema: z.string().trim().min(1),
     default: 'reliability-api',
-    description: 'The `service.name` of every span.',
+    description: 'The `service.name` of every span and exported log record.',
   }),
   OTEL_TRACES_SAMPLER: setting({
     schema: z.enum([

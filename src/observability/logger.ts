@@ -58,6 +58,16 @@ export function createLogger(
   service: string,
   version: string,
   destination?: DestinationStream,
+  /** Also given every line, as written (OTLP export): pino's streamWrite hook, so stdout stays as it is. */
+  tap?: (line: string) => void,
 ): Logger {
-  return pino(loggerOptions(config, service, version), destination ?? pino.destination({ sync: false }));
+  const options: pino.LoggerOptions = loggerOptions(config, service, version);
+  if (tap !== undefined)
+    options.hooks = {
+      streamWrite: (line: string) => {
+        tap(line);
+        return line;
+      },
+    };
+  return pino(options, destination ?? pino.destination({ sync: false }));
 }

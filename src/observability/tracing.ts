@@ -2,6 +2,7 @@
 // `<endpoint>/v1/traces` and is registered as the process's global provider; and the trace ids of log lines.
 import {
   DiagLogLevel,
+  TraceFlags,
   context,
   diag,
   isSpanContextValid,
@@ -9,6 +10,7 @@ import {
   trace,
   type Span,
 } from '@opentelemetry/api';
+import type * as Resources from '@opentelemetry/resources';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config/schema.js';
 import { withDeadline } from '../lib/deadline.js';
@@ -34,15 +36,45 @@ export function otlpEndpoint(
   return config.OTLP_ENDPOINT ?? config.OTEL_EXPORTER_OTLP_ENDPOINT;
 }
 
+/** The resource of every span and exported log record: which service, which version, where. */
+export function serviceResource(
+  resources: typeof Resources,
+  config: Pick<Config, 'ENVIRONMENT' | 'OTEL_SERVICE_NAME'>,
+  version: string,
+) {
+  return resources.defaultResource().merge(
+    resources.resourceFromAttributes({
+      'service.name': config.OTEL_SERVICE_NAME,
+      'service.version': version,
+      // The current name, and the older one that Jaeger and many dashboards still group by.
+      'deployment.environment.name': config.ENVIRONMENT,
+      'deployment.environment': config.ENVIRONMENT,
+    }),
+  );
+}
+
+export interface TraceFields {
+  trace_id: string;
+  span_id: string;
+  /** W3C trace flags as two hex digits: `01` when the trace is sampled (exported), `00` when not. */
+  trace_flags: string;
+}
+
 /** The log fields that lead from a log line to its trace, or undefined for a span without valid ids. */
-export function traceFields(span: Span | undefined): { trace_id: string; span_id: string } | undefined {
+export function traceFields(span: Span | undefined): TraceFields | undefined {
   if (span === undefined) return undefined;
   const ids = span.spanContext();
-  return isSpanContextValid(ids) ? { trace_id: ids.traceId, span_id: ids.spanId } : undefined;
+  return isSpanContextValid(ids)
+    ? {
+        trace_id: ids.traceId,
+        span_id: ids.spanId,
+        trace_flags: ids.traceFlags & TraceFlags.SAMPLED ? '01' : '00',
+      }
+    : undefined;
 }
 
 /** pino mixin: the ids of the span active where the line is written. It must return a fresh object. */
-export function traceLogMixin(): Record<string, string> {
+export function traceLogMixin(): Partial<TraceFields> {
   return traceFields(trace.getSpan(context.active())) ?? {};
 }
 
@@ -87,15 +119,7 @@ export async function startTracing(
   };
 
   const provider = new node.NodeTracerProvider({
-    resource: resources.defaultResource().merge(
-      resources.resourceFromAttributes({
-        'service.name': config.OTEL_SERVICE_NAME,
-        'service.version': service.version,
-        // The current name, and the older one that Jaeger and many dashboards still group by.
-        'deployment.environment.name': config.ENVIRONMENT,
-        'deployment.environment': config.ENVIRONMENT,
-      }),
-    ),
+    resource: serviceResource(resources, config, service.version),
     sampler: samplers[config.OTEL_TRACES_SAMPLER](),
     spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LIMIT },
     spanProcessors: [

@@ -1,5 +1,6 @@
-// A stand-in OpenTelemetry collector: a real HTTP server on loopback that accepts OTLP/HTTP JSON trace
-// exports (POST /v1/traces), as the app's exporter sends them, and keeps every span it receives.
+// A stand-in OpenTelemetry collector: a real HTTP server on loopback that accepts OTLP/HTTP JSON exports of
+// traces (POST /v1/traces) and logs (POST /v1/logs), as the app's exporters send them, and keeps every span
+// and log record it receives.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -23,12 +24,27 @@ export interface ReceivedSpan {
 
 export const SPAN_KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3 } as const;
 
+export interface ReceivedLog {
+  /** Nanoseconds since the epoch, as a decimal string. */
+  timeUnixNano: string;
+  severityNumber: number | undefined;
+  severityText: string | undefined;
+  body: AttributeValue;
+  attributes: Record<string, AttributeValue>;
+  /** Empty when the record has no trace context. */
+  traceId: string;
+  spanId: string;
+  flags: number | undefined;
+  resource: Record<string, AttributeValue>;
+}
+
 export interface OtlpReceiver {
   /** Base URL to give the app as OTLP_ENDPOINT. */
   url: string;
   spans: ReceivedSpan[];
   /** The spans exported under one `service.name`: give each app its own to tell their spans apart. */
   spansOf(service: string): ReceivedSpan[];
+  logs: ReceivedLog[];
   /** Export requests received, accepted or not. */
   requests: number;
   close(): Promise<void>;
@@ -40,6 +56,7 @@ interface OtlpAnyValue {
   intValue?: number | string;
   doubleValue?: number;
   arrayValue?: { values?: OtlpAnyValue[] };
+  kvlistValue?: { values?: OtlpKeyValue[] };
 }
 interface OtlpKeyValue {
   key: string;
@@ -69,6 +86,8 @@ function decodeValue(value: OtlpAnyValue | undefined): AttributeValue {
   if (value.intValue !== undefined) return Number(value.intValue);
   if (value.doubleValue !== undefined) return value.doubleValue;
   if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(decodeValue);
+  // A map value (log attributes may nest), kept as its JSON text.
+  if (value.kvlistValue !== undefined) return JSON.stringify(decodeAttributes(value.kvlistValue.values));
   return null;
 }
 
@@ -98,6 +117,43 @@ export function decodeExport(body: OtlpExport): ReceivedSpan[] {
   });
 }
 
+interface OtlpLogsExport {
+  resourceLogs?: {
+    resource?: { attributes?: OtlpKeyValue[] };
+    scopeLogs?: {
+      logRecords?: {
+        timeUnixNano?: string | number;
+        severityNumber?: number;
+        severityText?: string;
+        body?: OtlpAnyValue;
+        attributes?: OtlpKeyValue[];
+        traceId?: string;
+        spanId?: string;
+        flags?: number;
+      }[];
+    }[];
+  }[];
+}
+
+export function decodeLogsExport(body: OtlpLogsExport): ReceivedLog[] {
+  return (body.resourceLogs ?? []).flatMap((rl) => {
+    const resource = decodeAttributes(rl.resource?.attributes);
+    return (rl.scopeLogs ?? []).flatMap((sl) =>
+      (sl.logRecords ?? []).map((record) => ({
+        timeUnixNano: String(record.timeUnixNano ?? '0'),
+        severityNumber: record.severityNumber,
+        severityText: record.severityText,
+        body: decodeValue(record.body),
+        attributes: decodeAttributes(record.attributes),
+        traceId: record.traceId ?? '',
+        spanId: record.spanId ?? '',
+        flags: record.flags,
+        resource,
+      })),
+    );
+  });
+}
+
 /** A W3C traceparent header, as an upstream service sends it; flags 01 is sampled, 00 is not. */
 export const traceparent = (traceId: string, spanId: string, flags: '00' | '01' = '01') =>
   `00-${traceId}-${spanId}-${flags}`;
@@ -118,6 +174,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const receiver: Omit<OtlpReceiver, 'close' | 'url'> = {
     spans,
     spansOf: (service) => spans.filter((s) => s.resource['service.name'] === service),
+    logs: [],
     requests: 0,
   };
   const server = createServer((req, res) => {
@@ -125,7 +182,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       receiver.requests++;
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
+      if (req.method !== 'POST' || (req.url !== '/v1/traces' && req.url !== '/v1/logs')) {
         res.writeHead(404).end();
         return;
       }
@@ -136,7 +193,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       try {
         const raw = Buffer.concat(chunks);
         const text = (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
-        receiver.spans.push(...decodeExport(JSON.parse(text) as OtlpExport));
+        const body: unknown = JSON.parse(text);
+        if (req.url === '/v1/logs') receiver.logs.push(...decodeLogsExport(body as OtlpLogsExport));
+        else receiver.spans.push(...decodeExport(body as OtlpExport));
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       } catch {
         res.writeHead(400).end();
