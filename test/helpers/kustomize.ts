@@ -19,6 +19,7 @@ import type {
   IPrometheusRule,
   IServiceMonitor,
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -33,13 +34,18 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import type { IPersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { LimitRange } from 'kubernetes-models/v1/LimitRange';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
 import { Service } from 'kubernetes-models/v1/Service';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -189,11 +195,15 @@ type ModelClass = new (data: never) => Validatable;
  */
 const MODELS = new Map<string, ModelClass>([
   ['v1/ConfigMap', ConfigMap],
+  ['v1/LimitRange', LimitRange],
+  ['v1/Namespace', Namespace],
   ['v1/PersistentVolumeClaim', PersistentVolumeClaim],
+  ['v1/ResourceQuota', ResourceQuota],
   // The Helm chart's test pod.
   ['v1/Pod', Pod],
   ['v1/Service', Service],
   ['v1/ServiceAccount', ServiceAccount],
+  ['apps/v1/DaemonSet', DaemonSet],
   ['apps/v1/Deployment', Deployment],
   ['autoscaling/v2/HorizontalPodAutoscaler', HorizontalPodAutoscaler],
   ['batch/v1/CronJob', CronJob],
@@ -201,6 +211,8 @@ const MODELS = new Map<string, ModelClass>([
   ['networking.k8s.io/v1/Ingress', Ingress],
   ['networking.k8s.io/v1/NetworkPolicy', NetworkPolicy],
   ['policy/v1/PodDisruptionBudget', PodDisruptionBudget],
+  ['rbac.authorization.k8s.io/v1/ClusterRole', ClusterRole],
+  ['rbac.authorization.k8s.io/v1/ClusterRoleBinding', ClusterRoleBinding],
   ['external-secrets.io/v1beta1/ExternalSecret', ExternalSecret],
   ['monitoring.coreos.com/v1/PrometheusRule', PrometheusRule],
   ['monitoring.coreos.com/v1/ServiceMonitor', ServiceMonitor],
