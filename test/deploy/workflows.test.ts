@@ -112,7 +112,7 @@ function permissionProblems(file: string, workflow: Workflow, allowed: Record<st
 /** The write grants each workflow's jobs need; anything else is a finding. */
 const WRITE_GRANTS: Record<string, Record<string, string[]>> = {
   'ci.yml': {},
-  'security.yml': {},
+  'security.yml': { 'trivy-fs': ['security-events'], 'trivy-image': ['security-events'] },
   'release.yml': {
     image: ['packages', 'id-token', 'attestations'],
     'follow-main': ['contents'],
@@ -183,7 +183,8 @@ function securityProblems(workflow: Workflow): string[] {
   }
   const trivy = steps.filter((s) => s.uses?.startsWith('aquasecurity/trivy-action@'));
   for (const type of ['fs', 'image']) {
-    const scan = trivy.find((s) => s.with?.['scan-type'] === type);
+    // The gate: the scan whose findings fail the job (any format but SARIF, which only reports).
+    const scan = trivy.find((s) => s.with?.['scan-type'] === type && s.with.format !== 'sarif');
     if (scan === undefined) {
       problems.push(`security: no Trivy ${type} scan`);
       continue;
@@ -192,8 +193,32 @@ function securityProblems(workflow: Workflow): string[] {
       problems.push(`security: Trivy ${type} severity ${scan.with?.severity}`);
     if (String(scan.with?.['exit-code']) !== '1')
       problems.push(`security: Trivy ${type} does not fail the job`);
+    // The report: every finding as SARIF, uploaded to code scanning by the same job, before the gate can
+    // fail it.
+    const jobSteps = workflow.jobs[scan.job]?.steps ?? [];
+    const isTrivy = (s: (typeof jobSteps)[number], sarif: boolean) =>
+      s.uses?.startsWith('aquasecurity/trivy-action@') === true &&
+      s.with?.['scan-type'] === type &&
+      (s.with.format === 'sarif') === sarif;
+    const gateAt = jobSteps.findIndex((s) => isTrivy(s, false));
+    const report = jobSteps.find((s) => isTrivy(s, true));
+    const uploadAt = jobSteps.findIndex(
+      (s) =>
+        s.uses?.startsWith('github/codeql-action/upload-sarif@') === true &&
+        report !== undefined &&
+        s.with?.sarif_file === report.with?.output,
+    );
+    if (report === undefined || uploadAt < 0) {
+      problems.push(`security: Trivy ${type} findings are not uploaded as SARIF`);
+    } else if (report.with?.severity !== undefined || String(report.with?.['exit-code'] ?? '0') !== '0') {
+      problems.push(
+        `security: the Trivy ${type} SARIF report leaves findings out or fails before its upload`,
+      );
+    } else if (uploadAt > gateAt) {
+      problems.push(`security: the Trivy ${type} SARIF upload runs only when the gate passes`);
+    }
   }
-  const image = trivy.find((s) => s.with?.['scan-type'] === 'image');
+  const image = trivy.find((s) => s.with?.['scan-type'] === 'image' && s.with.format !== 'sarif');
   const built = steps.find((s) => s.uses?.startsWith('docker/build-push-action@'));
   if (image !== undefined && built?.with?.tags !== image.with?.['image-ref']) {
     problems.push('security: the image scanned is not the image built');
@@ -629,18 +654,35 @@ describe('when the workflows are broken', () => {
     ]);
   });
 
+  it('then a SARIF report that filters findings, or is uploaded only after the gate passed, is reported', () => {
+    const security = copy('security.yml');
+    const fs = security.jobs['trivy-fs']!.steps!;
+    fs.find((s) => s.with?.format === 'sarif')!.with!.severity = 'HIGH,CRITICAL';
+    const image = security.jobs['trivy-image']!.steps!;
+    const uploadAt = image.findIndex((s) => s.uses?.startsWith('github/codeql-action/upload-sarif@'));
+    image.push(...image.splice(uploadAt, 1));
+    expect(securityProblems(security)).toEqual([
+      'security: the Trivy fs SARIF report leaves findings out or fails before its upload',
+      'security: the Trivy image SARIF upload runs only when the gate passes',
+    ]);
+  });
+
   it('then security without the audit level, a failing Trivy or an SBOM is reported', () => {
     const security = copy('security.yml');
     security.jobs['npm-audit']!.steps!.at(-1)!.run = 'npm audit';
-    const fs = stepsOf(security).find((s) => s.with?.['scan-type'] === 'fs')!;
-    security.jobs[fs.job]!.steps!.find((s) => s.with?.['scan-type'] === 'fs')!.with!['exit-code'] = '0';
+    const gate = (type: string) => (s: { with?: Record<string, unknown> }) =>
+      s.with?.['scan-type'] === type && s.with.format !== 'sarif';
+    security.jobs['trivy-fs']!.steps!.find(gate('fs'))!.with!['exit-code'] = '0';
     const image = security.jobs['trivy-image']!;
-    image.steps!.find((s) => s.with?.['scan-type'] === 'image')!.with!.severity = 'CRITICAL';
-    image.steps = image.steps!.filter((s) => !s.uses?.startsWith('anchore/sbom-action@'));
+    image.steps!.find(gate('image'))!.with!.severity = 'CRITICAL';
+    image.steps = image.steps!.filter(
+      (s) => !s.uses?.startsWith('anchore/sbom-action@') && !s.uses?.startsWith('github/codeql-action/'),
+    );
     expect(securityProblems(security)).toEqual([
       'security: no npm audit --audit-level=high',
       'security: Trivy fs does not fail the job',
       'security: Trivy image severity CRITICAL',
+      'security: Trivy image findings are not uploaded as SARIF',
       'security: no SBOM',
     ]);
   });
