@@ -342,6 +342,16 @@ function deployProblems(workflow: Workflow): string[] {
     if (index(/\bwait --for=condition=complete job\/reliability-api-migrate\b/) < 0) {
       problems.push(`deploy: ${env} does not wait for the migration`);
     }
+    if (env === 'production') {
+      // The database is dumped before the migration changes it, and a failed dump stops the deploy.
+      const dump = index(/\bcreate job "\$job" --from=cronjob\/reliability-api-backup\b/);
+      const migrate = index(/\bwait --for=condition=complete job\/reliability-api-migrate\b/);
+      const script = dump < 0 ? '' : (steps[dump]!.run ?? '');
+      if (dump < 0) problems.push('deploy: production migrates without a pg_dump first');
+      else if (dump > migrate) problems.push('deploy: production dumps the database after migrating');
+      else if (!/\*Failed\*\) break/.test(script) || !/\bexit 1\s*$/.test(script))
+        problems.push('deploy: production migrates even when the dump failed');
+    }
     if (rollout < 0) problems.push(`deploy: ${env} does not wait for the rollout`);
     if (undo < 0) problems.push(`deploy: ${env} never rolls back`);
     else {
@@ -752,12 +762,26 @@ describe('when the workflows are broken', () => {
     expect(ciProblems(ci)).toEqual(['ci: a newer push to main cancels the run of the commit before it']);
   });
 
+  it('then a production deploy that migrates after a failed dump, or dumps after migrating, is reported', () => {
+    const deploy = copy('deploy.yml');
+    const steps = deploy.jobs.production!.steps!;
+    const dump = steps.find((s) => /--from=cronjob\/reliability-api-backup/.test(s.run ?? ''))!;
+    const original = dump.run!;
+    dump.run = original.replace('*Failed*) break ;;', '*Failed*) exit 0 ;;');
+    expect(deployProblems(deploy)).toEqual(['deploy: production migrates even when the dump failed']);
+    dump.run = original;
+    steps.push(...steps.splice(steps.indexOf(dump), 1));
+    expect(deployProblems(deploy)).toEqual(['deploy: production dumps the database after migrating']);
+  });
+
   it('then a deploy without an environment, rollout status or undo, or with production before staging, is reported', () => {
     const deploy = copy('deploy.yml');
     const production = deploy.jobs.production!;
     delete production.environment;
     production.needs = ['resolve'];
-    production.steps = production.steps!.filter((s) => !/rollout undo/.test(s.run ?? ''));
+    production.steps = production.steps!.filter(
+      (s) => !/rollout undo/.test(s.run ?? '') && !/--from=cronjob\/reliability-api-backup/.test(s.run ?? ''),
+    );
     const staging = deploy.jobs.staging!;
     staging.steps = staging.steps!.filter(
       (s) => !/rollout status deployment/.test(s.run ?? '') || /undo/.test(s.run ?? ''),
@@ -768,6 +792,7 @@ describe('when the workflows are broken', () => {
       'deploy: staging does not wait for the rollout',
       'deploy: staging steps out of order',
       'deploy: job production does not run in the production environment',
+      'deploy: production migrates without a pg_dump first',
       'deploy: production never rolls back',
       'deploy: production does not wait for staging',
     ]);
