@@ -4,7 +4,7 @@
 // directory (mode 0600, in a 0700 directory): the file permissions are the authentication, as for
 // PostgreSQL's own socket, so only the machine user who runs the server can use it.
 import { chmod, unlink } from 'node:fs/promises';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { migrationStatus } from '../../adapters/postgres/migrator.js';
 import { AppError, InvalidParametersError } from '../../lib/errors.js';
@@ -94,7 +94,7 @@ export default fp(
     // Each command logs one line of its own; Fastify's per-request lines would only repeat them.
     const channel = Fastify({
       loggerInstance: app.log.child({ channel: 'local-admin' }),
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
     });
     channelRoutes(app, channel);
 
