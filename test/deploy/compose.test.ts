@@ -7,11 +7,12 @@
 // - secrets only through required variables (`${VAR:?...}`) declared in .env.example, which git commits
 //   while it ignores .env;
 // - every bind-mounted host path and the build context exist; dependencies wait for health or completion;
-//   every image pinned to a version; health checks where the rules below need them;
+//   every image pinned to a version; health checks where the rules below need them, and on every service
+//   that keeps running but the listed exceptions;
 // - `docker compose config` accepts the file, where Docker Compose is installed (see test/helpers/tools.ts).
 // Each describe ends with negative tests: a broken copy must be reported by the same check.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -253,6 +254,32 @@ function imageProblems(file: ComposeFile): string[] {
   return problems;
 }
 
+/**
+ * The services that keep running without a healthcheck, each with the reason. Every other service but a
+ * one-shot (`restart: 'no'`) has one, so whatever depends on it can wait for it to be healthy; nothing can
+ * wait for these (dependencyProblems reports a service_healthy condition on a service without a check).
+ */
+const WITHOUT_HEALTHCHECK: Record<string, string> = {
+  'otel-collector':
+    'its image holds the collector binary and CA certificates only (no shell, wget or curl) and the binary has no probe command, so nothing in the container can ask its health_check extension',
+};
+
+function healthcheckCoverageProblems(file: ComposeFile): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(file.services)) {
+    const checked = service.healthcheck !== undefined && service.healthcheck.disable !== true;
+    if (name in WITHOUT_HEALTHCHECK) {
+      if (checked) problems.push(`${name}: has a healthcheck, so it is no longer an exception`);
+    } else if (!checked && service.restart !== 'no') {
+      problems.push(`${name}: keeps running without a healthcheck`);
+    }
+  }
+  for (const name of Object.keys(WITHOUT_HEALTHCHECK)) {
+    if (file.services[name] === undefined) problems.push(`${name}: an exception, but not a service`);
+  }
+  return problems;
+}
+
 const healthTest = (service: ComposeService | undefined) =>
   [service?.healthcheck?.test ?? []].flat().join(' ');
 
@@ -296,7 +323,9 @@ describe('compose.yaml against the Compose specification', () => {
         'api-dev',
         'grafana',
         'jaeger',
+        'loki',
         'migrate',
+        'otel-collector',
         'postgres',
         'prometheus',
         'redis',
@@ -380,11 +409,25 @@ describe('the settings the API gets', () => {
     expect(environmentOf(api!).MIGRATE_ON_START).toBe('false');
   });
 
-  it('when the API sends traces, then it sends OTLP over HTTP to Jaeger, which accepts OTLP', () => {
-    expect(environmentOf(compose.services.api!).OTLP_ENDPOINT).toBe('http://jaeger:4318');
+  it('when the API sends traces and logs, then it sends OTLP over HTTP to the collector, which the host port reaches too', () => {
+    // test/deploy/logging.test.ts checks the collector's configuration: what it receives, where it sends.
+    for (const name of ['api', 'migrate', 'api-dev']) {
+      expect(environmentOf(compose.services[name]!).OTLP_ENDPOINT, name).toBe('http://otel-collector:4318');
+    }
+    expect(environmentOf(compose.services.api!).OTEL_LOGS_EXPORTER).toBe('otlp');
+    const collector = compose.services['otel-collector']!;
+    expect(imageReference(collector.image!).name).toBe('otel/opentelemetry-collector-contrib');
+    expect(collector.ports).toEqual(['127.0.0.1:${OTLP_HOST_PORT:-4318}:4318']);
+    // Jaeger takes OTLP from the collector and publishes only its UI.
     const jaeger = compose.services.jaeger!;
     expect(imageReference(jaeger.image!).name).toBe('jaegertracing/all-in-one');
     expect(environmentOf(jaeger).COLLECTOR_OTLP_ENABLED).toBe('true');
+    expect(jaeger.ports).toEqual(['127.0.0.1:${JAEGER_UI_HOST_PORT:-16686}:16686']);
+    // The API does not wait for the collector: its exporter drops what it cannot send.
+    const dependsOnCollector = Object.entries(compose.services).filter(
+      ([, s]) => !Array.isArray(s.depends_on) && s.depends_on?.['otel-collector'] !== undefined,
+    );
+    expect(dependsOnCollector.map(([name]) => name)).toEqual([]);
   });
 
   it('when the API is published, then it listens on the PORT the host port maps to', () => {
@@ -482,6 +525,21 @@ describe('mounts, dependencies, images and health checks', () => {
       ['deploy/monitoring/grafana/provisioning', '/etc/grafana/provisioning'],
       ['deploy/monitoring/grafana/dashboards', '/var/lib/grafana/dashboards'],
     ]);
+    expect(mounted('otel-collector')).toEqual([
+      ['deploy/monitoring/otel-collector/otel-collector.compose.yaml', '/etc/otelcol-contrib/config.yaml'],
+    ]);
+    expect(compose.services['otel-collector']!.command).toEqual([
+      '--config=/etc/otelcol-contrib/config.yaml',
+    ]);
+    expect(mounted('loki')).toEqual([['deploy/monitoring/loki/loki.yaml', '/etc/loki/loki.yaml']]);
+    expect(compose.services.loki!.command).toEqual(['-config.file=/etc/loki/loki.yaml']);
+    // Loki's chunks and index (under /loki, loki.yaml) survive a restart in a named volume.
+    expect(compose.services.loki!.volumes).toContainEqual({
+      type: 'volume',
+      source: 'loki-data',
+      target: '/loki',
+    });
+    expect(Object.keys(compose.volumes ?? {})).toContain('loki-data');
     for (const mount of bindMounts(compose).filter((m) => m.service !== 'api-dev')) {
       const spec = compose.services[mount.service]!.volumes!.find(
         (v) => typeof v !== 'string' && v.source === mount.source,
@@ -490,7 +548,7 @@ describe('mounts, dependencies, images and health checks', () => {
         true,
       );
     }
-    const files = ['prometheus.yml', 'alertmanager.yml'];
+    const files = ['prometheus.yml', 'alertmanager.yml', 'otel-collector.compose.yaml', 'loki.yaml'];
     for (const mount of bindMounts(compose).filter((m) => files.includes(path.basename(m.source)))) {
       if (existsSync(mount.hostPath)) expect(statSync(mount.hostPath).isFile(), mount.source).toBe(true);
     }
@@ -504,6 +562,7 @@ describe('mounts, dependencies, images and health checks', () => {
       prometheus: '9090',
       alertmanager: '9093',
       jaeger: '16686',
+      loki: '3100',
       grafana: '3000',
       localhost: '9090',
     };
@@ -521,14 +580,27 @@ describe('mounts, dependencies, images and health checks', () => {
       if (host !== 'localhost') expect(Object.keys(compose.services), target).toContain(host);
       expect(port, target).toBe(ports[host]);
     }
-    const datasources = monitoring('grafana/provisioning/datasources/prometheus.yml') as {
-      datasources: { url: string }[];
-    };
-    for (const { url } of datasources.datasources) {
-      const { hostname, port } = new URL(url);
-      expect(Object.keys(compose.services)).toContain(hostname);
-      expect(port).toBe(ports[hostname]);
+    const datasourceFiles = readdirSync(
+      path.join(REPO_ROOT, 'deploy/monitoring/grafana/provisioning/datasources'),
+    );
+    expect(datasourceFiles.sort()).toEqual(['jaeger.yml', 'loki.yml', 'prometheus.yml']);
+    for (const file of datasourceFiles) {
+      const datasources = monitoring(`grafana/provisioning/datasources/${file}`) as {
+        datasources: { url: string }[];
+      };
+      for (const { url } of datasources.datasources) {
+        const { hostname, port } = new URL(url);
+        expect(Object.keys(compose.services), url).toContain(hostname);
+        expect(port, url).toBe(ports[hostname]);
+      }
     }
+    // The collector sends to Jaeger's OTLP/gRPC port and Loki's HTTP port, both Compose services.
+    const collector = monitoring('otel-collector/otel-collector.compose.yaml') as {
+      exporters: Record<string, { endpoint: string }>;
+    };
+    const endpoints = Object.values(collector.exporters).map((e) => e.endpoint);
+    expect(endpoints.sort()).toEqual(['http://loki:3100/otlp', 'jaeger:4317']);
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['jaeger', 'loki']));
     const dashboards = monitoring('grafana/provisioning/dashboards/dashboards.yml') as {
       providers: { options: { path: string } }[];
     };
@@ -563,10 +635,21 @@ describe('mounts, dependencies, images and health checks', () => {
     expect(image('alertmanager')).toMatch(/^prom\/alertmanager:v\d+\.\d+\.\d+$/);
     expect(image('jaeger')).toMatch(/^jaegertracing\/all-in-one:\d+\.\d+\.\d+$/);
     expect(image('grafana')).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(image('otel-collector')).toMatch(/^otel\/opentelemetry-collector-contrib:0\.\d+\.\d+$/);
+    // 3.x: TSDB, schema v13 and OTLP ingestion (deploy/monitoring/loki/loki.yaml).
+    expect(image('loki')).toMatch(/^grafana\/loki:3\.\d+\.\d+$/);
   });
 
   it('when the stack runs, then PostgreSQL, Redis and the API have health checks that probe them', () => {
     expect(healthcheckProblems(compose)).toEqual([]);
+  });
+
+  it('when a service keeps running, then it has a healthcheck, the collector alone excepted for a stated reason', () => {
+    expect(healthcheckCoverageProblems(compose)).toEqual([]);
+    expect(Object.keys(WITHOUT_HEALTHCHECK)).toEqual(['otel-collector']);
+    // Loki's probe is the readiness endpoint, with wget from the busybox its 3.5 image carries.
+    expect(healthTest(compose.services.loki)).toBe('CMD wget -q -O /dev/null http://127.0.0.1:3100/ready');
+    expect(compose.services.grafana!.depends_on).toMatchObject({ loki: { condition: 'service_healthy' } });
   });
 
   it('when the dev profile runs, then a Node 24 container serves the mounted source with tsx watch', () => {
@@ -626,5 +709,26 @@ describe('mounts, dependencies, images and health checks', () => {
       'redis: healthcheck CMD true does not match /\\bredis-cli\\b.*\\bping\\b/',
       'api: no healthcheck',
     ]);
+
+    const coverage = clone();
+    delete coverage.services.loki!.healthcheck;
+    coverage.services['otel-collector']!.healthcheck = { test: ['CMD', '/otelcol-contrib', '--version'] };
+    expect(healthcheckCoverageProblems(coverage)).toEqual([
+      'otel-collector: has a healthcheck, so it is no longer an exception',
+      'loki: keeps running without a healthcheck',
+    ]);
+    delete coverage.services['otel-collector'];
+    expect(healthcheckCoverageProblems(coverage)).toContain(
+      'otel-collector: an exception, but not a service',
+    );
+    // Waiting for the collector to be healthy could never end.
+    const waiting = clone();
+    waiting.services.api!.depends_on = {
+      ...(waiting.services.api!.depends_on as Record<string, { condition?: string }>),
+      'otel-collector': { condition: 'service_healthy' },
+    };
+    expect(dependencyProblems(waiting)).toContain(
+      'api: waits for otel-collector to be healthy, but otel-collector has no healthcheck',
+    );
   });
 });

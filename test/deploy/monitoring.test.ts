@@ -2,7 +2,10 @@
 // Alertmanager configurations, the Grafana provisioning and dashboards, the runbooks, and the copy of the
 // rules in the Kubernetes PrometheusRule. The static checks are functions returning one line per
 // violation, so the negative tests at the end can show each one catching the fault it guards against.
-import { existsSync, writeFileSync } from 'node:fs';
+// Dashboards over Prometheus are the .json files of grafana/dashboards, those over Loki the ones of
+// grafana/dashboards/logs (the provider loads both folders); promtool and the Prometheus system test read
+// only the former, and only their Prometheus queries (test/deploy/logging.test.ts covers the log path).
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -10,6 +13,7 @@ import { settings } from '../../src/config/schema.js';
 import {
   ALERTMANAGER_CONFIG,
   AMTOOL,
+  DASHBOARDS_DIR,
   DASHBOARD_PROVIDERS,
   DATASOURCES_DIR,
   PROMETHEUS_CONFIG,
@@ -40,6 +44,7 @@ import {
   testRules,
   type AlertCase,
   type Dashboard,
+  type DashboardQuery,
   type RuleFile,
   type RuleGroup,
   type RuleTestFile,
@@ -92,6 +97,9 @@ const CONTRACT_RECORDS = ['slo:request_success:ratio_rate5m', 'slo:request_laten
 const RUNBOOK_SECTIONS = ['What it means', 'How to confirm', 'What to do'];
 const SEVERITIES = ['critical', 'warning'];
 const DATASOURCE_UID = 'prometheus';
+const LOKI_UID = 'loki';
+/** The folder of the dashboards over Loki, beneath the Prometheus ones. */
+const LOG_DASHBOARDS_DIR = `${DASHBOARDS_DIR}/logs`;
 /** Values for the dashboard variables when its expressions are parsed or evaluated. */
 const DASHBOARD_VARIABLES = { namespace: '.*', service: 'reliability-api' };
 
@@ -105,6 +113,39 @@ const recordsOf = (files: readonly RuleFile[]) =>
   new Map(allRules(files).flatMap((r) => (r.record === undefined ? [] : [[r.record, r.expr] as const])));
 /** An expression with its whitespace collapsed, so checks need not care about line breaks. */
 const flat = (expr: string) => expr.replace(/\s+/g, ' ').trim();
+
+interface Datasource {
+  name?: string;
+  uid?: string;
+  type?: string;
+  url?: string;
+}
+type DatasourceRef = { type?: string; uid?: string } | undefined;
+
+/** The datasource of a panel's target: its own, else the panel's (Grafana's order). */
+const targetDatasource = (
+  panel: { datasource?: DatasourceRef },
+  target: { datasource?: DatasourceRef },
+): DatasourceRef => target.datasource ?? panel.datasource;
+
+/**
+ * The PromQL of a dashboard: the expressions of the targets and annotations whose datasource is of type
+ * prometheus. A Loki (or any other) query is skipped by its datasource type, never by its text.
+ */
+function prometheusQueries(dashboard: Dashboard): DashboardQuery[] {
+  const queries: DashboardQuery[] = [];
+  for (const panel of panelsOf(dashboard)) {
+    for (const target of panel.targets ?? []) {
+      if (target.expr !== undefined && targetDatasource(panel, target)?.type === 'prometheus')
+        queries.push({ where: `panel "${panel.title}" ${target.refId ?? '?'}`, expr: target.expr });
+    }
+  }
+  for (const annotation of dashboard.annotations?.list ?? []) {
+    if (annotation.expr !== undefined && annotation.datasource?.type === 'prometheus')
+      queries.push({ where: `annotation "${annotation.name}"`, expr: annotation.expr });
+  }
+  return queries;
+}
 
 interface Runbooks {
   read(alert: string): string | undefined;
@@ -344,20 +385,63 @@ const checks = {
     return out;
   },
 
-  /** Grafana: the provisioned datasource and dashboard folder. */
-  grafanaProvisioning: (datasources: unknown, providers: unknown) => {
+  /** Grafana: the provisioned datasources (of every file) and dashboard folder. */
+  grafanaProvisioning: (list: readonly Datasource[], providers: unknown) => {
     const out: string[] = [];
-    const list =
-      (datasources as { datasources?: { uid?: string; type?: string; url?: string }[] }).datasources ?? [];
     const prometheus = list.find((d) => d.type === 'prometheus');
     if (prometheus?.uid !== DATASOURCE_UID) out.push(`no prometheus datasource with uid ${DATASOURCE_UID}`);
     if (prometheus?.url !== 'http://prometheus:9090') out.push(`the datasource points at ${prometheus?.url}`);
+    const loki = list.find((d) => d.type === 'loki');
+    if (loki?.uid !== LOKI_UID) out.push(`no loki datasource with uid ${LOKI_UID}`);
+    if (loki?.url !== 'http://loki:3100') out.push(`the Loki datasource points at ${loki?.url}`);
+    const uids = list.map((d) => d.uid);
+    if (new Set(uids).size !== uids.length) out.push(`datasource uids repeat: ${uids.join(', ')}`);
+    if (list.filter((d) => (d as { isDefault?: boolean }).isDefault === true).length !== 1)
+      out.push('not exactly one default datasource');
     const paths = ((providers as { providers?: { options?: { path?: string } }[] }).providers ?? []).map(
       (p) => p.options?.path,
     );
     if (!paths.includes('/var/lib/grafana/dashboards'))
       out.push('no dashboard provider for /var/lib/grafana/dashboards');
     return out;
+  },
+
+  /**
+   * A dashboard of the Prometheus folder holds PromQL only: every query the shared helpers collect
+   * (promtool here, a real Prometheus in monitoring-prometheus.test.ts) is one of a Prometheus datasource.
+   */
+  prometheusOnly: (dashboard: Dashboard) => {
+    const promql = new Set(prometheusQueries(dashboard).map((q) => `${q.where}\u0000${q.expr}`));
+    return dashboardQueries(dashboard)
+      .filter((q) => !promql.has(`${q.where}\u0000${q.expr}`))
+      .map(
+        (q) =>
+          `${q.where}: not a Prometheus query (${q.expr}); dashboards over Loki go in ${LOG_DASHBOARDS_DIR}`,
+      );
+  },
+
+  /** Every datasource a dashboard names is provisioned, under that uid and with that type. */
+  datasourcesProvisioned: (dashboard: Dashboard, provisioned: readonly Datasource[]) => {
+    const refs: { where: string; ref: DatasourceRef }[] = [];
+    for (const panel of panelsOf(dashboard)) {
+      if (panel.type === 'row') continue;
+      refs.push({ where: `panel "${panel.title}"`, ref: panel.datasource });
+      for (const target of panel.targets ?? [])
+        refs.push({ where: `panel "${panel.title}" ${target.refId}`, ref: targetDatasource(panel, target) });
+    }
+    for (const variable of dashboard.templating?.list ?? [])
+      if (variable.type === 'query')
+        refs.push({ where: `variable ${variable.name}`, ref: variable.datasource });
+    for (const annotation of dashboard.annotations?.list ?? [])
+      if (annotation.datasource?.type !== 'grafana')
+        refs.push({ where: `annotation "${annotation.name}"`, ref: annotation.datasource });
+    return refs.flatMap(({ where, ref }) => {
+      const found = provisioned.find((d) => d.uid === ref?.uid);
+      if (found === undefined) return [`${where}: datasource uid ${ref?.uid} is not provisioned`];
+      return found.type === ref?.type
+        ? []
+        : [`${where}: datasource ${ref?.uid} has type ${found.type}, not ${ref?.type}`];
+    });
   },
 
   /** A dashboard Grafana loads as intended: identity, layout, and the provisioned datasource everywhere. */
@@ -410,11 +494,28 @@ const ruleTestFiles = () => filesIn(RULE_TESTS_DIR, '.yml');
 const ruleTests = () =>
   ruleTestFiles().map((file) => ({ file, content: parse(readText(file)) as RuleTestFile }));
 const cases = () => ruleTests().flatMap(({ file, content }) => alertCases(file, content));
-const provisionedUid = () => {
-  const [file] = filesIn(DATASOURCES_DIR, '.yml');
-  const config = parse(readText(file!)) as { datasources: { uid: string }[] };
-  return config.datasources[0]!.uid;
-};
+/** The datasources of every provisioning file. */
+const provisionedDatasources = (): Datasource[] =>
+  filesIn(DATASOURCES_DIR, '.yml').flatMap(
+    (file) => (parse(readText(file)) as { datasources?: Datasource[] }).datasources ?? [],
+  );
+const provisionedUid = (type = 'prometheus') =>
+  provisionedDatasources().find((d) => d.type === type)?.uid ?? '';
+const loadLogDashboards = () =>
+  filesIn(LOG_DASHBOARDS_DIR, '.json').map((file) => ({
+    file,
+    dashboard: JSON.parse(readText(file)) as Dashboard,
+  }));
+/** Every .json under the dashboards folder, at any depth: what Grafana's file provider loads. */
+function dashboardFilesInTree(dir = DASHBOARDS_DIR): string[] {
+  return readdirSync(repoPath(dir), { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? dashboardFilesInTree(`${dir}/${entry.name}`)
+      : entry.name.endsWith('.json')
+        ? [`${dir}/${entry.name}`]
+        : [],
+  );
+}
 
 describe('monitoring kit: rules', () => {
   it('when the rule files are read, then each defines the expected alerts with severity, annotations and runbook', () => {
@@ -467,10 +568,10 @@ describe('monitoring kit: configuration', () => {
     expect(checks.alertmanagerConfig(parse(readText(ALERTMANAGER_CONFIG)))).toEqual([]);
   });
 
-  it('when the Grafana provisioning is read, then it provides the datasource uid and the dashboards folder', () => {
-    const [datasources] = filesIn(DATASOURCES_DIR, '.yml');
+  it('when the Grafana provisioning is read, then it provides the datasource uids and the dashboards folder', () => {
+    expect(provisionedDatasources().map((d) => d.uid)).toEqual(['jaeger', LOKI_UID, DATASOURCE_UID]);
     expect(
-      checks.grafanaProvisioning(parse(readText(datasources!)), parse(readText(DASHBOARD_PROVIDERS))),
+      checks.grafanaProvisioning(provisionedDatasources(), parse(readText(DASHBOARD_PROVIDERS))),
     ).toEqual([]);
   });
 
@@ -479,8 +580,29 @@ describe('monitoring kit: configuration', () => {
     expect(dashboards.map((d) => d.file)).toContain(
       'deploy/monitoring/grafana/dashboards/golden-signals.json',
     );
-    for (const { file, dashboard } of dashboards)
+    for (const { file, dashboard } of dashboards) {
       expect(checks.dashboard(dashboard, provisionedUid()), file).toEqual([]);
+      expect(checks.prometheusOnly(dashboard), file).toEqual([]);
+      expect(checks.datasourcesProvisioned(dashboard, provisionedDatasources()), file).toEqual([]);
+    }
+  });
+
+  it('when the log dashboards are read, then every panel is placed, queried and bound to the Loki datasource', () => {
+    const dashboards = loadLogDashboards();
+    expect(dashboards.map((d) => d.file)).toEqual([`${LOG_DASHBOARDS_DIR}/logs.json`]);
+    for (const { file, dashboard } of dashboards) {
+      expect(checks.dashboard(dashboard, provisionedUid('loki')), file).toEqual([]);
+      expect(checks.datasourcesProvisioned(dashboard, provisionedDatasources()), file).toEqual([]);
+      expect(prometheusQueries(dashboard), file).toEqual([]);
+    }
+    const { dashboard } = dashboards[0]!;
+    const logs = panelsOf(dashboard).filter((p) => p.type === 'logs');
+    expect(logs.map((p) => p.targets?.map((t) => t.expr))).toEqual([['{service_name="reliability-api"}']]);
+    // Grafana's provider loads the whole folder tree: each file is one of the two sets checked above.
+    const checked = [...loadDashboards(), ...dashboards].map((d) => d.file).sort();
+    expect(dashboardFilesInTree().sort()).toEqual(checked);
+    const uids = [...loadDashboards(), ...dashboards].map((d) => d.dashboard.uid);
+    expect(new Set(uids).size).toBe(uids.length);
   });
 
   it('when the golden-signals dashboard is read, then it shows the four signals, the protections, the dependencies, authentication and the SLO', () => {
@@ -558,7 +680,7 @@ describe.skipIf(!tools)('monitoring kit: promtool and amtool', () => {
 
   it('when every dashboard expression is checked by promtool, then each parses as PromQL', () => {
     const exprs = loadDashboards().flatMap(({ dashboard }) =>
-      dashboardQueries(dashboard).map((q) => substituteVariables(q.expr, DASHBOARD_VARIABLES)),
+      prometheusQueries(dashboard).map((q) => substituteVariables(q.expr, DASHBOARD_VARIABLES)),
     );
     expect(exprs.length).toBeGreaterThan(20);
     const file = join(work.dir, 'dashboard-expressions.yml');
@@ -815,6 +937,33 @@ describe('monitoring kit: the static checks catch the faults they guard against'
     expect(report).toContainEqual(expect.stringMatching(/ A: datasource uid other, not prometheus$/));
     expect(report).toContainEqual(expect.stringMatching(/overlaps panel/));
     expect(report).toContainEqual(expect.stringMatching(/: no gridPos$/));
+  });
+
+  it('when a Loki panel lands among the Prometheus dashboards or names a datasource that is not provisioned, then it is reported', () => {
+    const { dashboard } = loadDashboards().find((d) => d.file.endsWith('golden-signals.json'))!;
+    const [logs] = loadLogDashboards();
+    const broken = structuredClone(dashboard);
+    broken.panels.push(structuredClone(logs!.dashboard.panels[0]!));
+    expect(checks.prometheusOnly(broken)).toEqual([
+      expect.stringMatching(
+        /^panel "Log lines" A: not a Prometheus query \(\{service_name="reliability-api"\}\)/,
+      ),
+    ]);
+    // The promtool check skips it by its datasource type, so only the check above stands in its way.
+    expect(prometheusQueries(broken)).toEqual(prometheusQueries(dashboard));
+
+    const unprovisioned = structuredClone(logs!.dashboard);
+    unprovisioned.panels[0]!.targets![0]!.datasource = { type: 'loki', uid: 'logs' };
+    unprovisioned.panels[0]!.datasource = { type: 'prometheus', uid: 'loki' };
+    expect(checks.datasourcesProvisioned(unprovisioned, provisionedDatasources())).toEqual([
+      'panel "Log lines": datasource loki has type loki, not prometheus',
+      'panel "Log lines" A: datasource uid logs is not provisioned',
+    ]);
+    const withoutLoki = provisionedDatasources().filter((d) => d.type !== 'loki');
+    expect(checks.grafanaProvisioning(withoutLoki, parse(readText(DASHBOARD_PROVIDERS)))).toEqual([
+      'no loki datasource with uid loki',
+      'the Loki datasource points at undefined',
+    ]);
   });
 
   it('when a dashboard uses a variable it does not define, then substituting it fails', () => {
