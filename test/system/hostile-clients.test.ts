@@ -315,7 +315,9 @@ describe.skipIf(!inject('postgresAvailable'))('hostile and broken clients', { ti
       ].join('\n'),
     );
     expect(report.failures).toEqual([]);
-    expect(report.p99Ms).toBeLessThan(50);
+    // The figure is the report above; the bound only tells a served probe from one held up by the attacks
+    // (a blocked event loop holds it for seconds): the latency objective, 0.25 s, on a noisy shared machine.
+    expect(report.p99Ms).toBeLessThan(250);
     // Live JavaScript objects: thousands of connections leave nothing reachable behind them.
     expect(heapDeltaMiB).toBeLessThan(5);
     // Process memory: within 20 MiB, beyond what the runtime itself keeps after such a flood.
