@@ -38,6 +38,7 @@ import {
   describeObject,
   kustomize,
   readRepoFile,
+  readYaml,
   requireKubectl,
   schemaErrors,
   type K8sObject,
@@ -782,7 +783,7 @@ describe('the collector configurations', () => {
 
   it("when the node agent exports, then its logs pipeline posts to the Loki OTLP endpoint the DaemonSet's LOKI_OTLP_ENDPOINT names", () => {
     // (k8sattributes reads K8S_NODE_NAME by name, not through a reference.)
-    expect(envReferences(agentCollector)).toEqual(['LOKI_OTLP_ENDPOINT', 'POD_IP']);
+    expect(envReferences(agentCollector)).toEqual(['LOKI_OTLP_ENDPOINT', 'POD_IP', 'TRACES_OTLP_ENDPOINT']);
     const endpoint = 'http://loki-gateway.observability.svc/otlp';
     expect(lokiExportProblems(agentCollector, { LOKI_OTLP_ENDPOINT: endpoint })).toEqual([]);
     expect(lokiExportProblems(agentCollector, {})).toEqual([
@@ -1237,6 +1238,7 @@ describe.skipIf(!kubectl)('deploy/kubernetes/logging', () => {
       'DaemonSet/otel-agent',
       'Namespace/observability',
       'PriorityClass/node-log-agent',
+      'Service/otel-collector',
       'ServiceAccount/otel-agent',
     ]);
     expect(loggingSchemaErrors(rendered)).toEqual([]);
@@ -1266,6 +1268,29 @@ describe.skipIf(!kubectl)('deploy/kubernetes/logging', () => {
     expect(k8sAttributesProblems(agentCollector, agentContainerOf(rendered))).toEqual([]);
     const ownPod = `${POD_LOGS}/${NAMESPACE}_${AGENT}-x7k2p_3f0c9a51/${agentContainerOf(rendered)!.name}/0.log`;
     expect(matchesAny((agentCollector.receivers!.filelog as Filelog).exclude, ownPod)).toBe(true);
+  });
+
+  it("when the app's ConfigMap sends its traces to otel-collector.observability.svc:4318, then that Service reaches this node's agent, which forwards them", () => {
+    expect(gatewayProblems(rendered, agentCollector, appOtlpEndpoint())).toEqual([]);
+  });
+
+  it('when the gateway is broken, then the check names what no longer reaches the trace backend', () => {
+    const objects = structuredClone(rendered);
+    const service = objects.find((o) => o.kind === 'Service')! as K8sObject & {
+      spec: Record<string, unknown>;
+    };
+    service.spec.internalTrafficPolicy = 'Cluster';
+    (service.spec.selector as Record<string, string>)['app.kubernetes.io/name'] = 'otel-collector';
+    const config = clone(agentCollector);
+    config.service!.pipelines!.traces!.exporters = ['otlphttp/loki'];
+    expect(gatewayProblems(objects, config, appOtlpEndpoint())).toEqual([
+      'Service otel-collector: selects no agent pod',
+      'Service otel-collector: internalTrafficPolicy is not Local',
+      'traces pipeline: does not export to TRACES_OTLP_ENDPOINT',
+    ]);
+    expect(gatewayProblems(rendered, agentCollector, 'http://otel-collector.monitoring.svc:4318')).toEqual([
+      'the app sends OTLP to http://otel-collector.monitoring.svc:4318, which is not this Service',
+    ]);
   });
 
   it('when its access is read, then it only reads pods, namespaces and replicasets, with its own service account', () => {
@@ -1460,3 +1485,52 @@ describe.skipIf(!kubectl)('deploy/kubernetes/logging', () => {
     });
   });
 });
+
+/** The OTLP endpoint the app's base ConfigMap gives it. */
+function appOtlpEndpoint(): string {
+  const configMap = readYaml('deploy/kubernetes/base/configmap.yaml') as { data: Record<string, string> };
+  return configMap.data.OTLP_ENDPOINT!;
+}
+
+/**
+ * The node-local OTLP gateway: a Service named as the app's OTLP_ENDPOINT, in this namespace, on 4318,
+ * selecting the agent's pods, kept on the sender's node; the agent receives OTLP and its traces pipeline
+ * exports to TRACES_OTLP_ENDPOINT.
+ */
+function gatewayProblems(objects: K8sObject[], config: CollectorConfig, appEndpoint: string): string[] {
+  const problems: string[] = [];
+  const service = objects.find((o) => o.kind === 'Service') as
+    | (K8sObject & {
+        spec: {
+          selector?: Record<string, string>;
+          internalTrafficPolicy?: string;
+          ports?: { port: number; targetPort?: string | number }[];
+        };
+      })
+    | undefined;
+  const url = new URL(appEndpoint);
+  if (
+    service === undefined ||
+    url.hostname !== `${service.metadata.name}.${service.metadata.namespace}.svc` ||
+    !(service.spec.ports ?? []).some((p) => String(p.port) === url.port)
+  ) {
+    return [`the app sends OTLP to ${appEndpoint}, which is not this Service`];
+  }
+  const daemonSet = objects.find((o) => o.kind === 'DaemonSet') as
+    (K8sObject & { spec: { template: { metadata?: { labels?: Record<string, string> } } } }) | undefined;
+  const podLabels = daemonSet?.spec.template.metadata?.labels ?? {};
+  const selector = service.spec.selector ?? {};
+  if (Object.keys(selector).length === 0 || !Object.entries(selector).every(([k, v]) => podLabels[k] === v))
+    problems.push(`Service ${service.metadata.name}: selects no agent pod`);
+  if (service.spec.internalTrafficPolicy !== 'Local')
+    problems.push(`Service ${service.metadata.name}: internalTrafficPolicy is not Local`);
+  const traces = config.service?.pipelines?.traces;
+  if (!(traces?.receivers ?? []).includes('otlp')) problems.push('traces pipeline: does not receive OTLP');
+  const exportsToBackend = (traces?.exporters ?? []).some(
+    (id) =>
+      (config.exporters?.[id] as { endpoint?: string } | undefined)?.endpoint ===
+      '${env:TRACES_OTLP_ENDPOINT}',
+  );
+  if (!exportsToBackend) problems.push('traces pipeline: does not export to TRACES_OTLP_ENDPOINT');
+  return problems;
+}
