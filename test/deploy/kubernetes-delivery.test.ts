@@ -1,5 +1,6 @@
 // Delivery: the Argo CD project and Applications that sync the overlays, and the Argo Rollouts variants
-// (canary and blue-green) with their analysis.
+// (canary and blue-green) with their analysis. The AWS variant (deploy/kubernetes/aws) is one more render
+// the production Application may sync, so the project must admit its kinds too.
 import { readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,7 +20,13 @@ import {
 } from '../helpers/kustomize.js';
 
 const APP = 'reliability-api';
-const RENDERS = ['argocd', ...OVERLAYS, 'production-canary', 'production-blue-green'] as const;
+const RENDERS = [
+  'argocd',
+  ...OVERLAYS,
+  'production-canary',
+  'production-blue-green',
+  'production-aws',
+] as const;
 type Render = (typeof RENDERS)[number];
 const VARIANTS = ['production-canary', 'production-blue-green'] as const;
 
@@ -235,7 +242,7 @@ const kubectl = requireKubectl();
 
 describe.skipIf(!kubectl)('Kubernetes manifests: delivery', () => {
   let rendered: Record<Render, K8sObject[]>;
-  const deployed = () => [...OVERLAYS, ...VARIANTS].map((name) => rendered[name]);
+  const deployed = () => [...OVERLAYS, ...VARIANTS, 'production-aws' as const].map((name) => rendered[name]);
   beforeAll(() => {
     rendered = renderAll(RENDERS);
   });
@@ -382,6 +389,18 @@ describe.skipIf(!kubectl)('Kubernetes manifests: delivery', () => {
         1,
       );
       expect(checks.project(argocd, deployed())).toEqual(['the project does not admit argoproj.io/Rollout']);
+    });
+
+    it('when the project does not admit the AWS variant’s SecretStore, then it is reported', () => {
+      const argocd = structuredClone(rendered.argocd);
+      const whitelist = one(argocd, 'AppProject', APP).spec.namespaceResourceWhitelist!;
+      whitelist.splice(
+        whitelist.findIndex((k) => k.kind === 'SecretStore'),
+        1,
+      );
+      expect(checks.project(argocd, deployed())).toEqual([
+        'the project does not admit external-secrets.io/SecretStore',
+      ]);
     });
 
     it('when the Deployment keeps its replicas beside the Rollout, then it is reported', () => {

@@ -1,6 +1,6 @@
-// The rules the rendered manifests must keep (test/helpers/kubernetes-policy.ts), run on the base, both
-// overlays and both Argo Rollouts variants. The last block breaks a copy of the base in the ways each
-// check guards against and asserts that the check reports it, so no check passes vacuously.
+// The rules the rendered manifests must keep (test/helpers/kubernetes-policy.ts), run on the base, the
+// overlays, both Argo Rollouts variants and the AWS variant. The last block breaks a copy of the base in
+// the ways each check guards against and asserts that the check reports it, so no check passes vacuously.
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -26,6 +26,14 @@ import {
 
 // ---------------------------------------------------------------------------------------------------
 
+/**
+ * The renders of the AWS variant (deploy/kubernetes/aws): an ALB instead of ingress-nginx, a namespaced
+ * SecretStore instead of the platform's ClusterSecretStore, and the load balancer's subnets instead of the
+ * ingress-nginx pods. The three checks written for those are run there by test/deploy/kubernetes-aws.test.ts,
+ * which requires exactly these differences and the AWS rules in their place; every other rule applies here.
+ */
+const AWS_RENDERS: ReadonlySet<AppKustomization> = new Set(['production-aws']);
+
 const kubectl = requireKubectl();
 
 describe.skipIf(!kubectl)('Kubernetes manifests: policy', () => {
@@ -36,6 +44,7 @@ describe.skipIf(!kubectl)('Kubernetes manifests: policy', () => {
 
   describe.each(APP_KUSTOMIZATIONS)('%s', (name) => {
     const objects = () => rendered[name];
+    const nginx = !AWS_RENDERS.has(name);
 
     it('rolling updates never take a serving pod away: maxUnavailable 0, maxSurge 1, 10 s minReady, 5 revisions', () => {
       expect(checks.deploymentStrategy(objects())).toEqual([]);
@@ -88,9 +97,10 @@ describe.skipIf(!kubectl)('Kubernetes manifests: policy', () => {
     it('secret settings come only from the Secret the ExternalSecret produces', () => {
       expect(checks.secretSources(objects())).toEqual([]);
     });
-    it('the ExternalSecret reads the platform ClusterSecretStore, one remote key per setting', () => {
-      expect(checks.externalSecret(objects())).toEqual([]);
-    });
+    if (nginx)
+      it('the ExternalSecret reads the platform ClusterSecretStore, one remote key per setting', () => {
+        expect(checks.externalSecret(objects())).toEqual([]);
+      });
     it('no Secret is committed', () => {
       expect(checks.noCommittedSecret(objects())).toEqual([]);
     });
@@ -100,18 +110,20 @@ describe.skipIf(!kubectl)('Kubernetes manifests: policy', () => {
     it('Services are ClusterIP on port 80 to http and never select migration or backup pods', () => {
       expect(checks.services(objects())).toEqual([]);
     });
-    it('the Ingress serves TLS through nginx with rate limits and keeps probes and metrics internal', () => {
-      expect(checks.ingress(objects())).toEqual([]);
-    });
+    if (nginx)
+      it('the Ingress serves TLS through nginx with rate limits and keeps probes and metrics internal', () => {
+        expect(checks.ingress(objects())).toEqual([]);
+      });
     it('the autoscaler targets 70% CPU and 80% memory, scales up bounded and down slowly', () => {
       expect(checks.autoscaler(objects())).toEqual([]);
     });
     it('the disruption budget keeps a pod serving and never blocks a drain at the minimum scale', () => {
       expect(checks.disruptionBudget(objects())).toEqual([]);
     });
-    it('network policies allow only ingress-nginx and Prometheus in, and only DNS, PostgreSQL, Redis, OTLP, Prometheus and HTTPS out', () => {
-      expect(checks.networkPolicy(objects(), EXTRA_INGRESS_SOURCES[name])).toEqual([]);
-    });
+    if (nginx)
+      it('network policies allow only ingress-nginx and Prometheus in, and only DNS, PostgreSQL, Redis, OTLP, Prometheus and HTTPS out', () => {
+        expect(checks.networkPolicy(objects(), EXTRA_INGRESS_SOURCES[name])).toEqual([]);
+      });
     it('the migration Job is a PreSync hook running `migrate up` with the API configuration', () => {
       expect(checks.migrationJob(objects())).toEqual([]);
     });

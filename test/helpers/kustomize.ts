@@ -9,7 +9,7 @@ import { AnalysisTemplate, Rollout } from '@kubernetes-models/argo-rollouts/argo
 import type { IAnalysisTemplate, IRollout } from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1';
 import { Application, AppProject } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1';
 import type { IApplication, IAppProject } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1';
-import { ExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1beta1';
+import { ExternalSecret, SecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1beta1';
 import type { IExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1beta1';
 import {
   PrometheusRule,
@@ -64,6 +64,7 @@ export const KUSTOMIZATIONS = {
   production: 'deploy/kubernetes/overlays/production',
   'production-canary': 'deploy/kubernetes/rollouts/production-canary',
   'production-blue-green': 'deploy/kubernetes/rollouts/production-blue-green',
+  'production-aws': 'deploy/kubernetes/aws/production',
   argocd: 'deploy/argocd',
 } as const;
 export type KustomizationName = keyof typeof KUSTOMIZATIONS;
@@ -77,6 +78,7 @@ export const APP_KUSTOMIZATIONS = [
   'production',
   'production-canary',
   'production-blue-green',
+  'production-aws',
 ] as const satisfies readonly KustomizationName[];
 
 export const OVERLAYS = [
@@ -214,6 +216,8 @@ const MODELS = new Map<string, ModelClass>([
   ['rbac.authorization.k8s.io/v1/ClusterRole', ClusterRole],
   ['rbac.authorization.k8s.io/v1/ClusterRoleBinding', ClusterRoleBinding],
   ['external-secrets.io/v1beta1/ExternalSecret', ExternalSecret],
+  // The AWS variant's namespaced store (deploy/kubernetes/aws).
+  ['external-secrets.io/v1beta1/SecretStore', SecretStore],
   ['monitoring.coreos.com/v1/PrometheusRule', PrometheusRule],
   ['monitoring.coreos.com/v1/ServiceMonitor', ServiceMonitor],
   ['argoproj.io/v1alpha1/Application', Application],

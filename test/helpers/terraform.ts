@@ -3,6 +3,9 @@
 // simple wiring the tests look at: a resource attribute of a module, through the module call of an
 // environment, to that environment's terraform.tfvars or the variable's default. Only literals and plain
 // `var.NAME` references are followed; anything else is reported as not evaluable rather than guessed.
+// `expand` goes one step further for policy documents: it substitutes `var.NAME` and `local.NAME` wherever
+// they stand as a whole `${...}`, and keeps every other reference (a data source, a module output, a
+// function call) exactly as written, so a test can compare the text Terraform would render.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
@@ -157,6 +160,61 @@ export function resourceAttribute(
   if (variable !== undefined) return moduleInput(env, call, variable);
   if (isLiteral(value)) return value;
   throw new NotEvaluable(`${env.name}: ${type}.${name}.${attribute} = ${JSON.stringify(value)}`);
+}
+
+const WHOLE_REFERENCE = /^\$\{(var|local)\.([A-Za-z_][\w-]*)\}$/;
+const REFERENCES = /\$\{(var|local)\.([A-Za-z_][\w-]*)\}/g;
+const MAX_DEPTH = 20;
+
+/**
+ * An expression of a module (`call`) or of the root (`call` undefined) with its variables and locals
+ * replaced by what they stand for: a module variable by the argument of its module call (expanded in the
+ * root) or its default, a root variable by terraform.tfvars or its default, a local by its expression.
+ * Inside a longer string only string, number and boolean values can be substituted; anything else, and a
+ * name that is not declared, is NotEvaluable. Other references stay as written.
+ */
+export function expand(env: Environment, call: string | undefined, expression: unknown, depth = 0): unknown {
+  if (depth > MAX_DEPTH) throw new NotEvaluable(`${env.name}: references nest deeper than ${MAX_DEPTH}`);
+  if (Array.isArray(expression)) return expression.map((e) => expand(env, call, e, depth));
+  if (expression !== null && typeof expression === 'object') {
+    return Object.fromEntries(
+      Object.entries(expression).map(([key, value]) => [key, expand(env, call, value, depth)]),
+    );
+  }
+  if (typeof expression !== 'string') return expression;
+  const whole = WHOLE_REFERENCE.exec(expression);
+  if (whole !== null) return referenced(env, call, whole[1] as 'var' | 'local', whole[2]!, depth);
+  return expression.replace(REFERENCES, (text, kind: 'var' | 'local', name: string) => {
+    const value = referenced(env, call, kind, name, depth);
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      return String(value);
+    }
+    throw new NotEvaluable(`${env.name}: ${text} in ${JSON.stringify(expression)} is not a string`);
+  });
+}
+
+function referenced(
+  env: Environment,
+  call: string | undefined,
+  kind: 'var' | 'local',
+  name: string,
+  depth: number,
+): unknown {
+  const where = call === undefined ? env.name : `${env.name}: module ${call}`;
+  if (kind === 'local') {
+    const locals = call === undefined ? env.root.locals : (env.modules[call]?.locals ?? []);
+    const block = locals.find((body) => name in body);
+    if (block === undefined) throw new NotEvaluable(`${where}: local.${name} is not defined`);
+    return expand(env, call, block[name], depth + 1);
+  }
+  if (call === undefined) return rootVariable(env, name);
+  const argument = env.root.module[call]?.[0];
+  if (argument !== undefined && name in argument) return expand(env, undefined, argument[name], depth + 1);
+  const declaration = env.modules[call]?.variable[name]?.[0];
+  if (declaration === undefined) throw new NotEvaluable(`${where} has no variable ${name}`);
+  if (!('default' in declaration))
+    throw new NotEvaluable(`${env.name}: module.${call}.${name} is not passed`);
+  return declaration.default;
 }
 
 /** The backend block of a root: its type and settings. */

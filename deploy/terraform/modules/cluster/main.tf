@@ -1,5 +1,6 @@
 # EKS: a private-first control plane with envelope encryption of Secrets and every log type, a managed
-# node group in the private subnets, and a namespace-scoped access entry for the deploy workflow.
+# node group in the private subnets, a namespace-scoped access entry for the deploy workflow, and the
+# cluster's OIDC issuer as an IAM identity provider (IAM roles for service accounts).
 
 data "aws_partition" "current" {}
 
@@ -72,6 +73,20 @@ resource "aws_eks_cluster" "this" {
     aws_iam_role_policy_attachment.cluster,
     aws_cloudwatch_log_group.cluster,
   ]
+}
+
+# IAM roles for service accounts (IRSA): IAM trusts the tokens the cluster issues to its service accounts,
+# so a role whose trust policy names this provider and one service account (modules/secrets-access) can be
+# assumed with that account's token and nothing else. The audience is STS, as EKS and the External Secrets
+# Operator request it.
+#
+# No thumbprint_list: IAM verifies the issuer's TLS certificate against its own library of trusted root
+# CAs (the EKS issuer's is one of them) and no longer uses a thumbprint for it. The AWS provider accepts the
+# resource without the argument from 5.81 on, which is why versions.tf asks for at least 5.81; on an
+# older provider it would be a required argument.
+resource "aws_iam_openid_connect_provider" "this" {
+  url            = aws_eks_cluster.this.identity[0].oidc[0].issuer
+  client_id_list = ["sts.amazonaws.com"]
 }
 
 data "aws_iam_policy_document" "node_assume" {

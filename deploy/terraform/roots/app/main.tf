@@ -11,6 +11,8 @@ locals {
     for key in ["redis-url", "rate-limit-storage-uri", "circuit-breaker-cache-url"] :
     "reliability-api/${var.environment}/${key}"
   ]
+  # Every remote key of that ExternalSecret lives under this prefix, and nothing else the role below reads.
+  secret_prefix = "reliability-api/${var.environment}"
 }
 
 module "network" {
@@ -72,4 +74,18 @@ module "registry" {
   source = "../../modules/registry"
 
   name = "reliability-api"
+}
+
+# The role the External Secrets Operator assumes for the SecretStore of deploy/kubernetes/aws: the
+# ServiceAccount reliability-api-external-secrets of this environment's namespace, reading
+# reliability-api/<environment>/* and nothing else (docs/aws.md).
+module "secrets_access" {
+  source = "../../modules/secrets-access"
+
+  name              = local.name
+  oidc_provider_arn = module.cluster.oidc_provider_arn
+  oidc_provider_url = module.cluster.oidc_provider_url
+  namespace         = local.namespace
+  service_account   = "reliability-api-external-secrets"
+  secret_prefix     = local.secret_prefix
 }

@@ -31,3 +31,13 @@ output "redis_primary_endpoint" {
 output "redis_url_secret_arns" {
   value = module.cache.url_secret_arns
 }
+
+# The eks.amazonaws.com/role-arn annotation of the ServiceAccount reliability-api-external-secrets
+# (set in deploy/kubernetes/aws/production/kustomization.yaml).
+output "external_secrets_role_arn" {
+  value = module.secrets_access.role_arn
+}
+
+output "cluster_oidc_provider_arn" {
+  value = module.cluster.oidc_provider_arn
+}
