@@ -21,14 +21,15 @@ import { createLogger } from './observability/logger.js';
 import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
-import { breakerRoutes } from './modules/admin/breakers.js';
-import { faultRoutes } from './modules/admin/faults.js';
+import { breakerRoutes } from './modules/breakers/routes.js';
+import { faultRoutes } from './modules/faults/routes.js';
 import localAdmin from './modules/local-admin/plugin.js';
 import { triageRoutes } from './modules/triage/routes.js';
 import { sloRoutes } from './modules/slo/routes.js';
 import { authRoutes, jwksRoute } from './modules/auth/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 import authentication from './plugins/authentication.js';
+import identity from './modules/auth/plugin.js';
 import loadShedding from './plugins/load-shedding.js';
 import rateLimit from './plugins/rate-limit.js';
 import database from './plugins/database.js';
@@ -45,6 +46,7 @@ import redis from './plugins/redis.js';
 import requestContext, { genReqId } from './plugins/request-context.js';
 import './plugins/route-config.js';
 import security from './plugins/security.js';
+import validation, { AJV_OPTIONS } from './plugins/validation.js';
 import tracing from './plugins/tracing.js';
 
 export interface AppDeps {
@@ -94,15 +96,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     frameworkErrors,
     // Requests that arrive while closing are served (see lifecycle); Fastify's bare 503 would drop them.
     return503OnClosing: false,
-    ajv: {
-      customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true },
-    },
+    ajv: AJV_OPTIONS,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(tracing, { config }); // first: its hooks wrap every other plugin's
   await app.register(lifecycle);
   await app.register(requestContext);
   await app.register(errorHandler, { exposeInternalErrors: config.ENVIRONMENT === 'development' });
+  await app.register(validation);
   await app.register(errorTracking);
   await app.register(security, { corsAllowOrigins: config.CORS_ALLOW_ORIGINS });
   await app.register(metrics, {
@@ -116,7 +117,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(outbound, { config });
   await app.register(formbody); // OAuth2 password-grant clients log in form-encoded
   await app.register(loadShedding, { config });
-  await app.register(authentication, { config, now: deps.now });
+  await app.register(identity, { config, now: deps.now });
+  await app.register(authentication);
   await app.register(rateLimit, { config });
   await app.register(idempotency, {
     ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
@@ -129,7 +131,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(jwksRoute);
   await app.register(randomRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS });
   await app.register(beaconRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS, config });
-  await app.register(authRoutes, { prefix: '/v1' });
+  await app.register(authRoutes, { prefix: '/v1', allowSignup: config.ALLOW_SIGNUP });
   await app.register(userRoutes, { prefix: '/v1' });
   await app.register(apiKeyRoutes, { prefix: '/v1' });
   await app.register(auditRoutes, { prefix: '/v1' });

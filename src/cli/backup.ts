@@ -24,7 +24,7 @@ import { acquireEmbeddedLock } from '../adapters/postgres/embedded-lock.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { LOCAL_ADMIN_PATHS } from '../modules/local-admin/protocol.js';
-import type { Log } from '../observability/logger.js';
+import type { Log } from '../lib/log.js';
 import { expectSuccess, openDatabaseOrChannel } from './local-admin.js';
 
 /** Bad command-line usage of backup or restore (exit code 2). */
@@ -104,6 +104,8 @@ interface ToolTarget {
 /** Runs pg_dump or pg_restore against `target`; rejects with a one-line, password-free reason. */
 function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], target: ToolTarget): Promise<string> {
   const { dbname, password } = splitCredentials(target.url);
+  // Handing the environment on to the tool (PATH, locale, PG* client settings), not reading a setting.
+  // eslint-disable-next-line no-restricted-properties
   const env: NodeJS.ProcessEnv = { ...process.env, PGAPPNAME: `reliability-api-${tool.replace('pg_', '')}` };
   if (password !== undefined) env.PGPASSWORD = password;
   const secrets = [password, password && encodeURIComponent(password), target.url];

@@ -6,12 +6,12 @@ import { Writable } from 'node:stream';
 import { migrateUp, pendingMigrations } from '../adapters/postgres/migrator.js';
 import type { Role } from '../adapters/postgres/schema.js';
 import type { Config } from '../config/schema.js';
-import * as audit from '../modules/audit/repository.js';
-import { hashPassword, passwordProblems } from '../modules/auth/passwords.js';
-import * as users from '../modules/users/repository.js';
+import { AppError, type FieldProblem } from '../lib/errors.js';
+import { hashPassword } from '../modules/auth/passwords.js';
+import { accountProblems, createAccount } from '../modules/users/accounts.js';
 import type { CreateUserRequest, CreatedUser } from '../modules/local-admin/protocol.js';
 import { LOCAL_ADMIN_PATHS } from '../modules/local-admin/protocol.js';
-import type { Log } from '../observability/logger.js';
+import type { Log } from '../lib/log.js';
 import { LocalAdminRefusedError, expectSuccess, openDatabaseOrChannel } from './local-admin.js';
 
 export class CreateUserError extends Error {}
@@ -39,15 +39,18 @@ export async function createUserCommand(
   log: Log,
   print: (line: string) => void,
 ): Promise<void> {
-  if (!/^[A-Za-z0-9._@-]{3,64}$/.test(args.username)) {
-    throw new CreateUserError('username must be 3 to 64 letters, digits, dots, underscores, @ or dashes');
-  }
+  const rules = {
+    passwordPolicy: { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH },
+    hash: hashPassword,
+  };
+  // Checked before the password is asked for and before the database is opened; createAccount checks again.
+  const refuse = (problems: FieldProblem[]) => {
+    if (problems.length > 0)
+      throw new CreateUserError(problems.map((p) => `${p.name} ${p.reason}`).join('; '));
+  };
+  refuse(accountProblems({ username: args.username, password: '', role: args.role }));
   const password = await readPassword();
-  const problems = passwordProblems(password, args.username, {
-    minLength: config.PASSWORD_MIN_LENGTH,
-    maxLength: config.PASSWORD_MAX_LENGTH,
-  });
-  if (problems.length > 0) throw new CreateUserError(`password ${problems.join('; ')}`);
+  refuse(accountProblems({ username: args.username, password, role: args.role }, rules.passwordPolicy));
 
   const access = await openDatabaseOrChannel({
     url: config.DATABASE_URL,
@@ -81,22 +84,19 @@ export async function createUserCommand(
           `the database schema is behind (pending: ${pending.join(', ')}); run "reliability-api migrate up" first`,
         );
     }
-    const user = await users.create(database.db, {
-      username: args.username,
-      password_hash: await hashPassword(password),
-      role: args.role,
-    });
-    if (user === undefined) throw new CreateUserError(`username "${args.username}" is taken`);
-    await audit.record(
-      database.db,
-      'user_created',
-      { actorId: null, ip: null, userAgent: 'cli', requestId: null },
-      user.id,
-      {
-        role: args.role,
-        via: 'cli',
-      },
-    );
+    let user;
+    try {
+      user = await createAccount(
+        database.db,
+        rules,
+        { username: args.username, password, role: args.role },
+        { actorId: null, ip: null, userAgent: 'cli', requestId: null },
+        { via: 'cli' },
+      );
+    } catch (error) {
+      if (error instanceof AppError) throw new CreateUserError(error.message); // the name is taken
+      throw error;
+    }
     print(`created ${args.role} ${user.username} (${user.id})`);
   } finally {
     await database.close();

@@ -4,7 +4,7 @@
 import { migrateDown, migrateUp, migrationStatus } from '../adapters/postgres/migrator.js';
 import type { Config } from '../config/schema.js';
 import { LOCAL_ADMIN_PATHS, type MigrationStatusAnswer } from '../modules/local-admin/protocol.js';
-import type { Log } from '../observability/logger.js';
+import type { Log } from '../lib/log.js';
 import { expectSuccess, openDatabaseOrChannel } from './local-admin.js';
 
 export interface MigrateArgs {

@@ -11,12 +11,7 @@ export function renderConfigDocs(): string {
         : 'default' in spec && spec.default !== undefined
           ? `\`${spec.default}\``
           : 'unset';
-    const notes = [
-      'secret' in spec && spec.secret ? 'Secret: its value is never echoed in errors.' : '',
-      'reserved' in spec && spec.reserved
-        ? 'Reserved: validated at start-up, not yet used by this version.'
-        : '',
-    ].join(' ');
+    const notes = 'secret' in spec && spec.secret ? 'Secret: its value is never echoed in errors.' : '';
     return `| \`${name}\` | ${escape(def)} | ${escape(`${spec.description} ${notes}`.trim())} |`;
   });
   return `# Configuration

@@ -1,6 +1,7 @@
 // The one schema for every setting: its name, type, default and description. loadConfig() validates the
 // environment against it and docs/configuration.md is rendered from it (a test keeps the two equal).
 import { z } from 'zod';
+import { bool, int, list, ratePolicy, ratio, trustProxy, url } from './parsers.js';
 
 export const ENVIRONMENTS = ['development', 'test', 'staging', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -9,66 +10,6 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** A development-only signing key; staging and production refuse it (see loadConfig). */
 export const DEFAULT_SECRET_KEY = 'dev-insecure-secret-key-change-me';
-
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
-  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
-
-const int = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
-
-const url = (protocols: readonly string[]) =>
-  z
-    .string()
-    .trim()
-    .refine(
-      (value) => {
-        try {
-          return protocols.includes(new URL(value).protocol);
-        } catch {
-          return false;
-        }
-      },
-      `must be a URL with scheme ${protocols.map((p) => p.replace(/:$/, '://')).join(' or ')}`,
-    );
-
-const list = z.string().transform((v) =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0),
-);
-
-/** `false`, `true`, a hop count, or a comma-separated list of trusted proxy addresses/CIDRs. */
-const trustProxy = z
-  .string()
-  .trim()
-  .transform((v): boolean | number | string[] => {
-    const lower = v.toLowerCase();
-    if (lower === 'false' || lower === '0' || lower === '') return false;
-    if (lower === 'true') return true;
-    if (/^\d+$/.test(v)) return Number(v);
-    return v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-  });
-
-const ratePolicy = z
-  .object({
-    limit: z.number().int().min(1),
-    window_seconds: z.number().int().min(1),
-    burst: z.number().int().min(1),
-  })
-  .strict();
 
 interface Setting<S extends z.ZodType = z.ZodType> {
   schema: S;
@@ -79,8 +20,6 @@ interface Setting<S extends z.ZodType = z.ZodType> {
   description: string;
   /** Secret values are never echoed in configuration errors. */
   secret?: boolean;
-  /** Validated at start-up but not consumed by this version yet. */
-  reserved?: boolean;
 }
 
 // `const` keeps each literal default in the type, so Config knows which settings are never undefined.
@@ -206,11 +145,7 @@ export const settings = {
       'Answer 503 to non-probe requests while the mean event-loop delay exceeds this (0 disables).',
   }),
   LOAD_SHED_MAX_HEAP_USED_RATIO: setting({
-    schema: z
-      .string()
-      .trim()
-      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')
-      .transform(Number),
+    schema: ratio(),
     default: '0.9',
     description:
       'Answer 503 to non-probe requests while the V8 heap is fuller than this share of its limit (0 disables).',
@@ -244,11 +179,7 @@ export const settings = {
     description: "A dependency's circuit breaker opens after this many consecutive failed calls.",
   }),
   BREAKER_FAILURE_RATIO: setting({
-    schema: z
-      .string()
-      .trim()
-      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')
-      .transform(Number),
+    schema: ratio(),
     default: '0.5',
     description:
       'The breaker also opens when this share of calls failed over the last 30 s (with at least 10 calls).',
@@ -281,9 +212,8 @@ export const settings = {
     default: DEFAULT_SECRET_KEY,
     defaultDoc: 'a development-only key',
     description:
-      'Key for signing tokens. staging and production require at least 32 bytes and refuse the default.',
+      'Key that signs and verifies access tokens with HS256 when JWT_PRIVATE_KEY is not set. staging and production require at least 32 bytes and refuse the default.',
     secret: true,
-    reserved: true,
   }),
   CORS_ALLOW_ORIGINS: setting({
     schema: list.pipe(z.array(z.union([z.literal('*'), url(['http:', 'https:'])]))),
@@ -406,11 +336,7 @@ export const settings = {
     description: 'Trace sampler, as in the OpenTelemetry specification.',
   }),
   OTEL_TRACES_SAMPLER_ARG: setting({
-    schema: z
-      .string()
-      .trim()
-      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')
-      .transform(Number),
+    schema: ratio(),
     default: '1',
     description: 'Sampling ratio of the `traceidratio` samplers.',
   }),

@@ -128,6 +128,42 @@ export const idempotencyKeyReused = (): AppError =>
     'this Idempotency-Key was already used for a different request',
   );
 
+/** 503: the process is over its event-loop or memory limits; the load balancer sends the retry elsewhere. */
+export const overloaded = (kind: string, retryAfterSeconds: number): AppError =>
+  new AppError(503, 'APP_OVERLOADED', 'service-unavailable', `overloaded (${kind}); retry shortly`, {
+    'retry-after': String(retryAfterSeconds),
+  });
+
+/** 503: the shared rate-limit store failed and the policy says to refuse rather than decide locally. */
+export const rateLimitUnavailable = (): AppError =>
+  new AppError(
+    503,
+    'APP_RATE_LIMIT_UNAVAILABLE',
+    'service-unavailable',
+    'rate limiting is unavailable; try again shortly',
+    { 'retry-after': '1' },
+  );
+
+/** 503: every password-hashing slot and its queue are taken. */
+export const hashingBusy = (): AppError =>
+  new AppError(503, 'APP_HASHING_BUSY', 'service-unavailable', 'too many sign-ins at once; retry shortly', {
+    'retry-after': '1',
+  });
+
+/** 502: the randomness beacon answered, but with data that does not verify. */
+export const beaconInvalid = (): AppError =>
+  new AppError(502, 'APP_BEACON_INVALID', 'bad-gateway', 'The randomness beacon answered invalid data');
+
+/** 503: the beacon is unreachable and no cached round can answer. */
+export const beaconUnavailable = (retryAfterSeconds: number): AppError =>
+  new AppError(
+    503,
+    'APP_BEACON_UNAVAILABLE',
+    'service-unavailable',
+    'The randomness beacon is unavailable and no cached round can answer',
+    { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  );
+
 /**
  * 503: a dependency the request needs (the database) did not answer within its deadline or refused the
  * connection. Retry-After is short: outages that end within seconds (a failover, a restart) are common.

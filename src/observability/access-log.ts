@@ -1,7 +1,7 @@
 // One access line per request, written from Fastify's own log controller when the response has finished:
 // method, route template, status, duration, client IP, the request id, and the trace ids when traced.
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
-import { routeOf } from '../plugins/request-context.js';
+import { routeOf } from '../lib/route.js';
 import { traceFields } from './tracing.js';
 
 export class AccessLogController extends LogController {

@@ -1,6 +1,6 @@
 // Logger options shared by the service and its CLI: pino JSON lines with ISO times, a fixed `service`
 // field, redaction of every credential-bearing field we know of, and trace ids when tracing is on.
-import pino, { type BaseLogger, type DestinationStream, type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { otlpEndpoint, traceLogMixin } from './tracing.js';
 
@@ -32,9 +32,6 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers["x-api-key"]',
 ];
-
-/** The logging surface adapters need; both pino and Fastify's logger satisfy it. */
-export type Log = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export type LoggerConfig = Pick<Config, 'LOG_LEVEL'> &
   Partial<Pick<Config, 'OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>>;

@@ -14,7 +14,7 @@ import type * as Resources from '@opentelemetry/resources';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config/schema.js';
 import { withDeadline } from '../lib/deadline.js';
-import type { Log } from './logger.js';
+import type { Log } from '../lib/log.js';
 
 /** The tracer every instrumentation of this service asks the global API for (a no-op while tracing is off). */
 export const TRACER_NAME = 'reliability-api';

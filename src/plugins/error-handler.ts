@@ -2,124 +2,18 @@
 // field, 404 and 405 are told apart, and a 5xx outside development never shows internals.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { Type, type TSchema } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
-import type {
-  FastifyError,
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  FastifyServerOptions,
-  preHandlerHookHandler,
-} from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
 import {
   AppError,
   InvalidParametersError,
   PROBLEM_TYPES,
   problemType,
   slugFor,
-  type FieldProblem,
   type ProblemSlug,
 } from '../lib/errors.js';
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
-
-export const ProblemSchema = Type.Object(
-  {
-    type: Type.String({ description: 'Stable URI naming the kind of problem.' }),
-    title: Type.String(),
-    status: Type.Integer({ minimum: 400, maximum: 599 }),
-    detail: Type.Optional(Type.String()),
-    instance: Type.Optional(Type.String({ description: 'The request path.' })),
-    request_id: Type.String(),
-    errors: Type.Optional(
-      Type.Array(
-        Type.Object({
-          name: Type.String(),
-          in: Type.String(),
-          reason: Type.String(),
-        }),
-      ),
-    ),
-  },
-  { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details' },
-);
-
-const ProblemRef = Type.Ref(ProblemSchema);
-
-/** A route's response map with the shared problem answers added. */
-export function withProblems<T extends Record<number, TSchema>>(responses: T) {
-  return { ...responses, '4xx': ProblemRef, '5xx': ProblemRef };
-}
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail?: string;
-  instance: string;
-  request_id: string;
-  errors?: FieldProblem[];
-}
-
-const LOCATIONS: Record<string, FieldProblem['in']> = {
-  querystring: 'query',
-  params: 'path',
-  headers: 'header',
-  body: 'body',
-};
-
-interface AjvError {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-
-/** Turns Ajv's errors into one entry per offending field, each naming the field. */
-export function fieldProblems(validation: AjvError[], context: string | undefined): FieldProblem[] {
-  const where = LOCATIONS[context ?? 'body'] ?? 'body';
-  const byName = new Map<string, string[]>();
-  for (const error of validation) {
-    let name = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    let reason = error.message ?? error.keyword;
-    if (error.keyword === 'required') {
-      name = [name, String(error.params.missingProperty)].filter(Boolean).join('.');
-      reason = 'is required';
-    } else if (error.keyword === 'additionalProperties') {
-      name = [name, String(error.params.additionalProperty)].filter(Boolean).join('.');
-      reason = 'is not a known parameter';
-    } else if (error.keyword === 'enum' && Array.isArray(error.params.allowedValues)) {
-      reason = `must be one of ${error.params.allowedValues.join(', ')}`;
-    }
-    const reasons = byName.get(name || where) ?? [];
-    if (!reasons.includes(reason)) reasons.push(reason);
-    byName.set(name || where, reasons);
-  }
-  return [...byName].map(([name, reasons]) => ({ name, in: where, reason: reasons.join('; ') }));
-}
-
-export function problem(
-  request: FastifyRequest,
-  status: number,
-  slug: ProblemSlug,
-  detail?: string,
-  errors?: FieldProblem[],
-): Problem {
-  return {
-    type: problemType(slug),
-    title: PROBLEM_TYPES[slug],
-    status,
-    ...(detail === undefined ? {} : { detail }),
-    instance: request.url.split('?', 1)[0] ?? request.url,
-    request_id: request.id,
-    ...(errors === undefined ? {} : { errors }),
-  };
-}
-
-export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
-  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
-}
+import { PROBLEM_CONTENT_TYPE, ProblemSchema, problem, sendProblem } from '../lib/problem.js';
+import { fieldProblems } from './validation.js';
 
 /** What a client did wrong at the socket, before any request existed, as a metric label and an answer. */
 export type ClientErrorReason = 'timeout' | 'header_overflow' | 'malformed';
@@ -181,15 +75,6 @@ export const frameworkErrors: FastifyServerOptions['frameworkErrors'] = (error, 
 };
 
 // OPTIONS is left out: CORS answers preflights for every path, which says nothing about the resource.
-/** Names of the integer or number properties of a querystring schema. */
-function numericQueryParameters(schema: unknown): string[] {
-  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
-  if (properties === undefined) return [];
-  return Object.entries(properties)
-    .filter(([, p]) => p.type === 'integer' || p.type === 'number')
-    .map(([name]) => name);
-}
-
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 export default fp(
@@ -223,28 +108,6 @@ export default fp(
         return sendProblem(reply, problem(request, status, slug, detail));
       }
       return sendProblem(reply, problem(request, status, slug, error.message));
-    });
-
-    // Ajv coerces "1e309" to Infinity and then skips the minimum/maximum checks of that value, so a
-    // non-finite number can reach a handler. Routes whose query has numeric parameters refuse it after
-    // validation, naming the parameter; other routes pay nothing.
-    app.addHook('onRoute', (route) => {
-      const numeric = numericQueryParameters(route.schema?.querystring);
-      if (numeric.length === 0) return;
-      const refuseNonFinite: preHandlerHookHandler = (request, _reply, done) => {
-        const query = request.query as Record<string, unknown>;
-        for (const name of numeric) {
-          const value = query[name];
-          if (typeof value === 'number' && !Number.isFinite(value)) {
-            return done(
-              new InvalidParametersError([{ name, in: 'query', reason: 'must be a finite number' }]),
-            );
-          }
-        }
-        done();
-      };
-      const existing = route.preHandler;
-      route.preHandler = existing === undefined ? [refuseNonFinite] : [refuseNonFinite, ...[existing].flat()];
     });
 
     app.setNotFoundHandler((request, reply) => {

@@ -5,7 +5,7 @@ import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorRing, type ErrorEvent } from '../modules/triage/events.js';
-import { routeOf } from './request-context.js';
+import { routeOf } from '../lib/route.js';
 
 // Enough for the recent history of a bad minute; at ~1 KB each the ring stays around a megabyte.
 export const ERROR_RING_CAPACITY = 1_000;

@@ -6,7 +6,7 @@ import underPressure from '@fastify/under-pressure';
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { AppError } from '../lib/errors.js';
+import { overloaded } from '../lib/errors.js';
 
 // Long enough for a burst to drain, short enough that clients come back before the load balancer gives up.
 const RETRY_AFTER_SECONDS = 2;
@@ -37,11 +37,7 @@ export default fp(
       pressureHandler: (request, _reply, type) => {
         if (request.routeOptions.config.operational === true) return undefined; // never shed probes
         shed.inc({ reason: type });
-        return Promise.reject(
-          new AppError(503, 'APP_OVERLOADED', 'service-unavailable', `overloaded (${type}); retry shortly`, {
-            'retry-after': String(RETRY_AFTER_SECONDS),
-          }),
-        );
+        return Promise.reject(overloaded(type, RETRY_AFTER_SECONDS));
       },
     });
   },

@@ -8,15 +8,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { buildInfo } from '../lib/build-info.js';
 import { cachedChildren } from '../observability/label-cache.js';
 import type { ClientErrorReason } from './error-handler.js';
-import { routeOf } from './request-context.js';
+import { routeOf } from '../lib/route.js';
 
-// From 5 ms (a cache hit) to 10 s (past any sane client timeout); dense around the 250 ms SLO.
+// prom-client default gauges whose names end in _total, removed from every registry (see below).
 const MISNAMED_DEFAULT_METRICS = [
   'nodejs_active_handles_total',
   'nodejs_active_requests_total',
   'nodejs_active_resources_total',
 ];
 
+// From 5 ms (a cache hit) to 10 s (past any sane client timeout); dense around the 250 ms SLO.
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface Metrics {

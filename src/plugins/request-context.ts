@@ -4,7 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import fp from 'fastify-plugin';
-import type { FastifyRequest } from 'fastify';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 // Printable, bounded ids only: anything else could forge log structure or bloat every line.
@@ -20,11 +19,6 @@ export function genReqId(req: IncomingMessage): string {
     headerValue(req.headers['x-correlation-id']) ??
     randomUUID()
   );
-}
-
-/** The route template (never the raw URL, which would explode label and log cardinality). */
-export function routeOf(request: FastifyRequest): string {
-  return request.routeOptions.url ?? 'unmatched';
 }
 
 export default fp(

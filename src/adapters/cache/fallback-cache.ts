@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 import { createRedis, redactUrl } from '../redis/client.js';
 
 export interface FallbackCache {

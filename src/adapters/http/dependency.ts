@@ -15,7 +15,7 @@ import {
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 import type { BreakerState, OutboundMetrics } from './metrics.js';
 import {
   ConsecutiveOrRatioBreaker,

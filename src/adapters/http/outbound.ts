@@ -1,7 +1,7 @@
 // The resilient outbound HTTP client: one named client per dependency (its own connection pool, bulkhead
 // and circuit breaker), their breaker snapshots and controls for the admin API, and their metrics.
 import type { Registry } from 'prom-client';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 import { DependencyClient, type BreakerSnapshot } from './dependency.js';
 import { outboundMetrics, type BreakerState } from './metrics.js';
 import type { OutboundPolicy } from './policy.js';

@@ -17,7 +17,7 @@ import {
 import pg from 'pg';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { dependencyUnavailable } from '../../lib/errors.js';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 import { TRACER_NAME } from '../../observability/tracing.js';
 import { acquireEmbeddedLock, type HeldLock } from './embedded-lock.js';
 import { PGlitePool } from './pglite-pool.js';

@@ -12,7 +12,7 @@ import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 
 export interface LockHolder {
   pid: number;

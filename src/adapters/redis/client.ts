@@ -4,7 +4,7 @@
 import { SpanKind, SpanStatusCode, context, trace, type Attributes } from '@opentelemetry/api';
 import { Redis, type Command } from 'ioredis';
 import { Histogram, type Registry } from 'prom-client';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 import { TRACER_NAME } from '../../observability/tracing.js';
 
 export interface RedisOptions {
@@ -15,6 +15,13 @@ export interface RedisOptions {
   connectionName?: string;
   /** Registry for `redis_command_duration_seconds`; without one, commands are traced but not measured. */
   metrics?: Registry;
+  /**
+   * Concurrent commands share one round trip. Their spans are then left out: ioredis sends the batch on a
+   * later tick, under whichever request opened it. A caller that needs spans makes its own.
+   */
+  autoPipelining?: boolean;
+  /** Log connection state changes (true by default); off for a client whose caller reports its failures. */
+  logState?: boolean;
 }
 
 export function createRedis(options: RedisOptions): Redis {
@@ -26,10 +33,15 @@ export function createRedis(options: RedisOptions): Redis {
     connectTimeout: 1_000,
     commandTimeout: options.commandTimeoutMs ?? 500,
     connectionName: options.connectionName,
+    enableAutoPipelining: options.autoPipelining === true,
     // Reconnect forever, backing off to 2 s: Redis is optional, so we keep trying instead of giving up.
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2_000),
   });
-  instrumentRedis(client, options.metrics);
+  instrumentRedis(client, options.metrics, { traced: options.autoPipelining !== true });
+  if (options.logState === false) {
+    client.on('error', () => undefined); // an 'error' without a listener would be thrown
+    return client;
+  }
   // Log state changes, not every failed reconnect attempt (that would be a line every 2 s during an outage).
   let healthy: boolean | undefined;
   client.on('ready', () => {

@@ -7,7 +7,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../../config/schema.js';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
 import { RetiredCounts, countsOf, labelGauges, render } from './metrics.js';
 import { isMessage, type MetricsJson, type ToPrimary, type ToWorker } from './protocol.js';
 

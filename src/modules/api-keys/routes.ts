@@ -1,9 +1,10 @@
 // /v1/api-keys: the caller's machine credentials. The key is shown once, at creation.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { withProblems } from '../../plugins/error-handler.js';
-import { requestContext } from '../../plugins/authentication.js';
-import * as S from '../auth/schemas.js';
+import { withProblems } from '../../lib/problem.js';
+import { requestContext } from '../auth/principal.js';
+import { IdParams } from '../users/schemas.js';
+import * as S from './schemas.js';
 import type { ApiKey } from './repository.js';
 
 const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
@@ -61,7 +62,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Revoke an API key, at once on every replica',
-        params: S.IdParams,
+        params: IdParams,
         response: withProblems({ 204: Type.Null() }),
       },
     },

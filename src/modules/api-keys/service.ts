@@ -12,8 +12,7 @@ import {
   unauthorized,
   type AppError,
 } from '../../lib/errors.js';
-import type { CountAuthEvent } from '../../observability/auth-metrics.js';
-import * as audit from '../audit/repository.js';
+import type { SecurityEvents } from '../audit/events.js';
 import { ROLE_SCOPES, SCOPES, type Principal, type RequestContext, type Scope } from '../auth/principal.js';
 import type { RevocationRegistry } from '../auth/revocations.js';
 import { sha256 } from '../auth/tokens.js';
@@ -38,7 +37,7 @@ export class ApiKeyService {
   constructor(
     private readonly db: Kysely<DatabaseSchema>,
     private readonly revocations: RevocationRegistry,
-    private readonly countEvent: CountAuthEvent,
+    private readonly events: SecurityEvents,
   ) {
     revocations.onRevocation((message) => {
       if (message.kind !== 'api_key' && message.kind !== 'user_disabled') return;
@@ -82,11 +81,10 @@ export class ApiKeyService {
       scopes: wanted,
       expires_at: expiresAt,
     });
-    await audit.record(this.db, 'api_key_created', ctx, principal.userId, {
+    await this.events.record('api_key_created', ctx, principal.userId, {
       api_key_id: created.id,
       scopes: wanted,
     });
-    this.countEvent('api_key_created');
     return { ...created, key };
   }
 
@@ -104,13 +102,12 @@ export class ApiKeyService {
     const revoked = await keys.revoke(this.db, { id });
     await this.revocations.announce({ kind: 'api_key', ids: [id] });
     if (revoked.length > 0) {
-      await audit.record(this.db, 'api_key_revoked', ctx, key.user_id, { api_key_id: id });
-      this.countEvent('api_key_revoked');
+      await this.events.record('api_key_revoked', ctx, key.user_id, { api_key_id: id });
     }
   }
 
   #refused(reason: string): AppError {
-    this.countEvent('api_key_auth_failed');
+    this.events.count('api_key_auth_failed');
     return unauthorized(reason);
   }
 

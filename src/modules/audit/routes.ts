@@ -1,7 +1,7 @@
 // GET /v1/admin/audit: security events, newest first.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { withProblems } from '../../plugins/error-handler.js';
-import * as S from '../auth/schemas.js';
+import { withProblems } from '../../lib/problem.js';
+import * as S from './schemas.js';
 import * as audit from './repository.js';
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { BulkheadRejectedError, bulkhead, type BulkheadPolicy } from 'cockatiel';
-import { AppError } from '../../lib/errors.js';
+import { hashingBusy } from '../../lib/errors.js';
 
 // The package exports Algorithm as a const enum, which isolated modules cannot inline: 2 is Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -67,15 +67,7 @@ export class PasswordHasher {
       return await this.#bulkhead.execute(work);
     } catch (error) {
       if (error instanceof BulkheadRejectedError) {
-        throw new AppError(
-          503,
-          'APP_HASHING_BUSY',
-          'service-unavailable',
-          'too many sign-ins at once; retry shortly',
-          {
-            'retry-after': '1',
-          },
-        );
+        throw hashingBusy();
       }
       throw error;
     }

@@ -1,4 +1,5 @@
 // Who is calling: a user (through an access token) or an API key, with the scopes that caller holds.
+import type { FastifyRequest } from 'fastify';
 import type { Role } from '../../adapters/postgres/schema.js';
 import type { AuditContext } from '../audit/repository.js';
 
@@ -33,4 +34,26 @@ export interface AuthRule {
   anonymous?: boolean;
   /** Only a user's own login session will do (not an API key): password change, logout. */
   session?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is calling, once the authentication hook has run; null for an anonymous call. */
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    auth?: AuthRule;
+  }
+}
+
+/** Who did it, from where: what the audit log and the services record of a request. */
+export function requestContext(request: FastifyRequest): RequestContext {
+  const agent = request.headers['user-agent'];
+  return {
+    principal: request.principal,
+    actorId: request.principal?.userId ?? null,
+    ip: request.ip,
+    userAgent: typeof agent === 'string' ? agent : null,
+    requestId: request.id,
+  };
 }

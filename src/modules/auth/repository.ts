@@ -106,3 +106,23 @@ export async function prune(db: Db, accessTtlSeconds: number): Promise<{ tokens:
     .executeTakeFirst();
   return { tokens: Number(tokens.numDeletedRows), sessions: Number(sessions.numDeletedRows) };
 }
+
+// Any constant shared by every replica; names the "one pruner at a time" advisory lock.
+const PRUNE_LOCK_ID = 7_264_001;
+
+/**
+ * prune() by one replica at a time: under a transaction-scoped advisory lock, so replicas that wake together
+ * do not delete the same rows twice. Resolves undefined when another replica holds the lock.
+ */
+export async function pruneExclusive(
+  db: Db,
+  accessTtlSeconds: number,
+): Promise<{ tokens: number; sessions: number } | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{
+      locked: boolean;
+    }>`select pg_try_advisory_xact_lock(${PRUNE_LOCK_ID}) as locked`.execute(trx);
+    if (rows[0]?.locked !== true) return undefined;
+    return prune(trx, accessTtlSeconds);
+  });
+}

@@ -6,7 +6,8 @@
 import type { Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
 import type { DatabaseSchema } from '../../adapters/postgres/schema.js';
-import type { Log } from '../../observability/logger.js';
+import type { Log } from '../../lib/log.js';
+import { every, type PeriodicJob } from '../../lib/periodic.js';
 
 const CATCH_UP_INTERVAL_MS = 500;
 // A revocation's transaction may commit a little after its now(): re-reading this far back is harmless
@@ -42,7 +43,7 @@ export class RevocationRegistry {
   readonly #disabledUsers = new Set<string>();
   readonly #listeners = new Set<(message: RevocationMessage) => void>();
   #subscriber: Redis | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #catchUpJob: PeriodicJob | undefined;
   #watermark: Date | undefined;
   #syncing: Promise<void> | undefined;
 
@@ -108,8 +109,8 @@ export class RevocationRegistry {
       subscriber.subscribe(this.channel).catch(() => undefined);
     }
     if (this.options.catchUp !== false) {
-      this.#timer = setInterval(() => void this.catchUp(), CATCH_UP_INTERVAL_MS);
-      this.#timer.unref();
+      // catchUp() logs its own failures and never rejects.
+      this.#catchUpJob = every(CATCH_UP_INTERVAL_MS, () => this.catchUp());
     }
   }
 
@@ -164,7 +165,7 @@ export class RevocationRegistry {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    await this.#catchUpJob?.stop();
     await this.#syncing;
     this.#subscriber?.disconnect(false);
   }

@@ -3,15 +3,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { LRUCache } from 'lru-cache';
 import { notFound } from '../../lib/errors.js';
-import { withProblems } from '../../plugins/error-handler.js';
-import { requestContext } from '../../plugins/authentication.js';
+import { withProblems } from '../../lib/problem.js';
+import { requestContext } from './principal.js';
 import * as users from '../users/repository.js';
 import { toPublic } from '../users/service.js';
+import { PublicUser } from '../users/schemas.js';
 import * as S from './schemas.js';
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
-export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ allowSignup: boolean }> = async (app, opts) => {
   const { auth } = app.identity;
   // Username and creation time never change, so /auth/me (called on every page load by many clients)
   // reads them once per user instead of once per call. Bounded, per app instance.
@@ -117,22 +118,28 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.post(
-    '/auth/register',
-    {
-      config: { rateLimitGroup: 'auth' },
-      schema: {
-        tags,
-        summary: 'Sign up (only when ALLOW_SIGNUP=true; 404 otherwise)',
-        body: S.RegisterBody,
-        response: withProblems({ 201: S.PublicUser }),
+  // Only with ALLOW_SIGNUP: otherwise the route does not exist, and the answer is the ordinary 404.
+  if (opts.allowSignup)
+    app.post(
+      '/auth/register',
+      {
+        config: { rateLimitGroup: 'auth' },
+        schema: {
+          tags,
+          summary: 'Sign up (served only when ALLOW_SIGNUP=true)',
+          body: S.RegisterBody,
+          response: withProblems({ 201: PublicUser }),
+        },
       },
-    },
-    async (request, reply) => {
-      const user = await auth.register(requestContext(request), request.body.username, request.body.password);
-      return reply.code(201).send(toPublic(user));
-    },
-  );
+      async (request, reply) => {
+        const user = await auth.register(
+          requestContext(request),
+          request.body.username,
+          request.body.password,
+        );
+        return reply.code(201).send(toPublic(user));
+      },
+    );
 };
 
 export const jwksRoute: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,15 +1,9 @@
 // Sign-in and sessions: login, refresh with rotation and reuse detection, logout, password change, signup.
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema, Role } from '../../adapters/postgres/schema.js';
-import {
-  InvalidParametersError,
-  conflict,
-  notFound,
-  tooManyRequests,
-  unauthorized,
-} from '../../lib/errors.js';
-import type { CountAuthEvent } from '../../observability/auth-metrics.js';
-import * as audit from '../audit/repository.js';
+import { InvalidParametersError, tooManyRequests, unauthorized } from '../../lib/errors.js';
+import type { SecurityEvents } from '../audit/events.js';
+import { createAccount } from '../users/accounts.js';
 import * as users from '../users/repository.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { needsRehash, passwordProblems, type PasswordHasher, type PasswordPolicy } from './passwords.js';
@@ -34,9 +28,8 @@ export interface AuthServiceOptions {
   hasher: PasswordHasher;
   passwordPolicy: PasswordPolicy;
   refreshTtlSeconds: number;
-  allowSignup: boolean;
   /** auth_events_total */
-  countEvent: CountAuthEvent;
+  events: SecurityEvents;
   now?: () => Date;
 }
 
@@ -82,7 +75,7 @@ export class AuthService {
     const ip = ctx.ip ?? 'unknown';
     const wait = await limiter.retryAfterSeconds(username, ip);
     if (wait > 0) {
-      this.o.countEvent('login_locked');
+      this.o.events.count('login_locked');
       throw tooManyRequests('too many failed logins; try again later', wait);
     }
 
@@ -91,11 +84,10 @@ export class AuthService {
     if (user === undefined || !valid || user.disabled) {
       await limiter.recordFailure(username, ip);
       const reason = user === undefined ? 'unknown_user' : valid ? 'disabled' : 'wrong_password';
-      await audit.record(db, 'login_failed', ctx, user?.id ?? null, {
+      await this.o.events.record('login_failed', ctx, user?.id ?? null, {
         username: username.slice(0, 64),
         reason,
       });
-      this.o.countEvent('login_failed');
       throw unauthorized(BAD_CREDENTIALS, false);
     }
     await limiter.recordSuccess(username, ip);
@@ -103,15 +95,14 @@ export class AuthService {
       await users.update(db, user.id, { password_hash: await this.o.hasher.hash(password) });
     }
     const pair = await this.issue(user.id, user.role);
-    await audit.record(db, 'login_succeeded', { ...ctx, actorId: user.id }, user.id);
-    this.o.countEvent('login_succeeded');
+    await this.o.events.record('login_succeeded', { ...ctx, actorId: user.id }, user.id);
     return pair;
   }
 
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
     const { db, revocations } = this.o;
     const rejected = (reason: string) => {
-      this.o.countEvent('refresh_rejected');
+      this.o.events.count('refresh_rejected');
       return unauthorized(reason);
     };
     const state = await sessions.findRefreshToken(db, sha256(refreshToken));
@@ -133,13 +124,12 @@ export class AuthService {
       // A rotated token came back: either a thief or the victim holds a copy. Kill the whole family.
       const revoked = await sessions.revokeSessions(db, { sessionId: state.session_id }, 'refresh_reuse');
       await revocations.announce({ kind: 'session', ids: [state.session_id, ...revoked] });
-      await audit.record(db, 'refresh_reuse_detected', { ...ctx, actorId: null }, user.id, {
+      await this.o.events.record('refresh_reuse_detected', { ...ctx, actorId: null }, user.id, {
         session_id: state.session_id,
       });
-      this.o.countEvent('refresh_reuse_detected');
       throw unauthorized('refresh token reuse detected; the session is revoked');
     }
-    this.o.countEvent('token_refreshed');
+    this.o.events.count('token_refreshed');
     return rotated;
   }
 
@@ -153,8 +143,7 @@ export class AuthService {
     }
     for (const sessionId of new Set(sessionIds)) await sessions.revokeSessions(db, { sessionId }, 'logout');
     await revocations.announce({ kind: 'session', ids: [...new Set(sessionIds)] });
-    await audit.record(db, 'logout', ctx, principal.userId);
-    this.o.countEvent('logout');
+    await this.o.events.record('logout', ctx, principal.userId);
   }
 
   async changePassword(ctx: RequestContext, current: string, next: string): Promise<void> {
@@ -174,8 +163,7 @@ export class AuthService {
       'password_changed',
     );
     await revocations.announce({ kind: 'session', ids: revoked });
-    await audit.record(db, 'password_changed', ctx, user.id, { sessions_revoked: revoked.length });
-    this.o.countEvent('password_changed');
+    await this.o.events.record('password_changed', ctx, user.id, { sessions_revoked: revoked.length });
   }
 
   requireAcceptable(password: string, username: string, field: string): void {
@@ -185,20 +173,12 @@ export class AuthService {
     }
   }
 
-  async createUser(ctx: RequestContext, username: string, password: string, role: Role): Promise<users.User> {
-    this.requireAcceptable(password, username, 'password');
-    const user = await users.create(this.o.db, {
-      username,
-      password_hash: await this.o.hasher.hash(password),
-      role,
-    });
-    if (user === undefined) throw conflict(`username "${username}" is taken`);
-    await audit.record(this.o.db, 'user_created', ctx, user.id, { role });
-    return user;
+  createUser(ctx: RequestContext, username: string, password: string, role: Role): Promise<users.User> {
+    const rules = { passwordPolicy: this.o.passwordPolicy, hash: (p: string) => this.o.hasher.hash(p) };
+    return createAccount(this.o.db, rules, { username, password, role }, ctx);
   }
 
   async register(ctx: RequestContext, username: string, password: string): Promise<users.User> {
-    if (!this.o.allowSignup) throw notFound(`No route for POST /v1/auth/register`);
     return this.createUser(ctx, username, password, 'user');
   }
 }

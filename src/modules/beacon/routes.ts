@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createFallbackCache } from '../../adapters/cache/fallback-cache.js';
 import type { Config } from '../../config/schema.js';
 import { InvalidParametersError } from '../../lib/errors.js';
-import { withProblems } from '../../plugins/error-handler.js';
+import { withProblems } from '../../lib/problem.js';
 import * as S from './schemas.js';
 import { BeaconService, type BeaconAnswer } from './service.js';
 

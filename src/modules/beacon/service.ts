@@ -4,8 +4,8 @@
 import { Value } from '@sinclair/typebox/value';
 import { OutboundError, type OutboundClient } from '../../adapters/http/outbound.js';
 import type { FallbackCache } from '../../adapters/cache/fallback-cache.js';
-import { AppError, notFound } from '../../lib/errors.js';
-import type { Log } from '../../observability/logger.js';
+import { beaconInvalid, beaconUnavailable, notFound } from '../../lib/errors.js';
+import type { Log } from '../../lib/log.js';
 import { UpstreamInfo, UpstreamRound } from './schemas.js';
 
 export interface Beacon {
@@ -129,22 +129,11 @@ export class BeaconService {
   #unavailable(error: unknown): unknown {
     if (error instanceof UpstreamInvalidError) {
       this.deps.log.warn({ err: error }, 'beacon answered an invalid payload');
-      return new AppError(
-        502,
-        'APP_BEACON_INVALID',
-        'bad-gateway',
-        'The randomness beacon answered invalid data',
-      );
+      return beaconInvalid();
     }
     if (!(error instanceof OutboundError)) return error;
     // No /info call here: the beacon is down, and asking would only add a failure and a wait.
     const retryAfter = error.retryAfterSeconds ?? this.#periodSeconds ?? DEFAULT_PERIOD_SECONDS;
-    return new AppError(
-      503,
-      'APP_BEACON_UNAVAILABLE',
-      'service-unavailable',
-      'The randomness beacon is unavailable and no cached round can answer',
-      { 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) },
-    );
+    return beaconUnavailable(retryAfter);
   }
 }

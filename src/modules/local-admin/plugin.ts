@@ -111,5 +111,5 @@ export default fp(
       await unlink(paths.socket).catch(() => undefined);
     });
   },
-  { name: 'local-admin', dependencies: ['database', 'lifecycle', 'authentication'] },
+  { name: 'local-admin', dependencies: ['database', 'lifecycle', 'identity'] },
 );

@@ -2,7 +2,7 @@
 // serialization. Every answer, errors included, carries Cache-Control: no-store (a cached random value
 // is not random).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { withProblems } from '../../plugins/error-handler.js';
+import { withProblems } from '../../lib/problem.js';
 import { generatedCounters } from './metrics.js';
 import * as S from './schemas.js';
 import * as random from './service.js';

@@ -2,7 +2,7 @@
 // Readable by any caller the random API admits (any identity, or anyone while ANONYMOUS_ACCESS is on).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../../config/schema.js';
-import { withProblems } from '../../plugins/error-handler.js';
+import { withProblems } from '../../lib/problem.js';
 import * as S from './schemas.js';
 import { sloReport } from './service.js';
 

@@ -2,7 +2,7 @@
 // same groups triaged by the configured LLM, or by rules).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../../config/schema.js';
-import { withProblems } from '../../plugins/error-handler.js';
+import { withProblems } from '../../lib/problem.js';
 import type { LlmTransport } from './llm.js';
 import * as S from './schemas.js';
 import { errorReport, llmSettingsFrom, parseSince, summarize } from './service.js';

@@ -1,8 +1,8 @@
 // /v1/users: administration of accounts (admins), and reading one's own.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { withProblems } from '../../plugins/error-handler.js';
-import { requestContext } from '../../plugins/authentication.js';
-import * as S from '../auth/schemas.js';
+import { withProblems } from '../../lib/problem.js';
+import { requestContext } from '../auth/principal.js';
+import * as S from './schemas.js';
 import { toPublic } from './service.js';
 
 export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,7 +1,6 @@
 // SEED_DEMO_USER (development only): a demo admin with a random password, logged once at start-up.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { hashPassword } from '../auth/passwords.js';
 import * as users from './repository.js';
 
 export const DEMO_USERNAME = 'demo-admin';
@@ -15,11 +14,12 @@ export async function seedDemoUser(app: FastifyInstance): Promise<void> {
     return;
   }
   const password = randomBytes(18).toString('base64url');
-  await users.create(app.database.db, {
-    username: DEMO_USERNAME,
-    password_hash: await hashPassword(password),
-    role: 'admin',
-  });
+  await app.identity.auth.createUser(
+    { principal: null, actorId: null, ip: null, userAgent: 'seed', requestId: null },
+    DEMO_USERNAME,
+    password,
+    'admin',
+  );
   // Deliberately logged (development only; refused elsewhere by the config): the only way to learn it.
   app.log.warn(
     { demo_username: DEMO_USERNAME, demo_password: password },

@@ -4,8 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { BreakerAction } from '../../adapters/http/outbound.js';
 import { notFound } from '../../lib/errors.js';
-import { withProblems } from '../../plugins/error-handler.js';
-import { requestContext } from '../../plugins/authentication.js';
+import { withProblems } from '../../lib/problem.js';
+import { requestContext } from '../auth/principal.js';
 
 const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 

@@ -3,8 +3,8 @@
 // written first; the stall begins right after it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { withProblems } from '../../plugins/error-handler.js';
-import { requestContext } from '../../plugins/authentication.js';
+import { withProblems } from '../../lib/problem.js';
+import { requestContext } from '../auth/principal.js';
 
 // Long enough to outlast any stall guard setting worth drilling; bounded so a typo cannot wedge a host.
 export const MAX_STALL_SECONDS = 600;

@@ -1,0 +1,26 @@
+// One call for a security event that is both audited (a row in audit_events, who did what) and counted
+// (auth_events_total, how often): the two never drift apart, and a service cannot write one and forget the other.
+import type { Kysely } from 'kysely';
+import type { DatabaseSchema } from '../../adapters/postgres/schema.js';
+import type { AuthEvent, CountAuthEvent } from '../../observability/auth-metrics.js';
+import { record, type AuditContext, type AuditEventName } from './repository.js';
+
+export class SecurityEvents {
+  constructor(
+    private readonly db: Kysely<DatabaseSchema>,
+    /** Counts an event without auditing it (a refused token: no subject worth a row). */
+    readonly count: CountAuthEvent,
+  ) {}
+
+  /** Audits the event, then counts it; `db` is a transaction when the event belongs to one. */
+  async record(
+    event: AuthEvent & AuditEventName,
+    context: AuditContext,
+    subjectId: string | null,
+    details: Record<string, unknown> = {},
+    db: Kysely<DatabaseSchema> = this.db,
+  ): Promise<void> {
+    await record(db, event, context, subjectId, details);
+    this.count(event);
+  }
+}
