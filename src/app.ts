@@ -14,6 +14,7 @@ import { migrateUp, pendingMigrations } from './adapters/postgres/migrator.js';
 import { seedDemoUser } from './modules/users/seed.js';
 import type { Config } from './config/schema.js';
 import { buildInfo } from './lib/build-info.js';
+import { systemClock, type Clock } from './lib/clock.js';
 import randomRoutes from './modules/random/routes.js';
 import { beaconRoutes } from './modules/beacon/routes.js';
 import { AccessLogController } from './observability/access-log.js';
@@ -54,8 +55,8 @@ export interface AppDeps {
   logger?: Logger;
   /** An already opened database; the caller keeps ownership. */
   database?: Database;
-  /** Clock for token issue and verification (tests); defaults to the system clock. */
-  now?: () => Date;
+  /** The wall clock: token lifetimes, cache expiry, timestamps; tests pass one they advance. */
+  clock?: Clock;
   /** In a worker process: what /metrics answers (the whole service's metrics, from the primary). */
   metricsSource?: () => Promise<{ text: string; contentType: string }>;
 }
@@ -76,6 +77,7 @@ export type App = FastifyInstance<
 >;
 
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const clock = deps.clock ?? systemClock;
   const logger: FastifyBaseLogger = deps.logger ?? createLogger(config, buildInfo.name, buildInfo.version);
   const app = Fastify({
     loggerInstance: logger,
@@ -117,7 +119,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(outbound, { config });
   await app.register(formbody); // OAuth2 password-grant clients log in form-encoded
   await app.register(loadShedding, { config });
-  await app.register(identity, { config, now: deps.now });
+  await app.register(identity, { config, clock });
   await app.register(authentication);
   await app.register(rateLimit, { config });
   await app.register(idempotency, {
@@ -130,7 +132,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(health, { commit: config.APP_COMMIT });
   await app.register(jwksRoute);
   await app.register(randomRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS });
-  await app.register(beaconRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS, config });
+  await app.register(beaconRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS, config, clock });
   await app.register(authRoutes, { prefix: '/v1', allowSignup: config.ALLOW_SIGNUP });
   await app.register(userRoutes, { prefix: '/v1' });
   await app.register(apiKeyRoutes, { prefix: '/v1' });

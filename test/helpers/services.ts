@@ -1,6 +1,7 @@
 // The real PostgreSQL and Redis the tests talk to, and a private database per test file.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll } from 'vitest';
 
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -46,4 +47,22 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * Private databases for a describe block (or a file): `fresh(label)` creates one, and every one it created
+ * is dropped after the block's tests.
+ */
+export function useTestDatabases(): { fresh: (label: string) => Promise<TestDatabase> } {
+  const databases: TestDatabase[] = [];
+  afterAll(async () => {
+    for (const db of databases.splice(0)) await db.drop();
+  });
+  return {
+    fresh: async (label) => {
+      const db = await createTestDatabase(label);
+      databases.push(db);
+      return db;
+    },
+  };
 }

@@ -5,32 +5,44 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { manualClock, type ManualClock } from '../helpers/clock.js';
 import { startBeaconStub, type BeaconStub } from '../helpers/beacon-stub.js';
 import { TEST_REDIS_URL } from '../helpers/services.js';
+import { PROBLEM } from '../helpers/problem.js';
 
-const PROBLEM = 'application/problem+json; charset=utf-8';
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-/** A stub beacon and an app relaying it, with fast breaker settings; both closed after the test. */
+/**
+ * A stub beacon and an app relaying it, with fast breaker settings; both closed after the test. The app's
+ * clock is the test's: `clock.advance()` expires the in-process cache without waiting for it.
+ */
 async function relay(stubOptions: { period?: number } = {}, env: Record<string, string> = {}) {
   const stub = await startBeaconStub(stubOptions);
   cleanup.push(() => stub.close());
-  const t = await app(stub, env);
-  return { stub, t };
+  const clock = manualClock();
+  const t = await app(stub, env, clock);
+  return { stub, t, clock };
 }
 
-async function app(stub: BeaconStub, env: Record<string, string> = {}): Promise<TestApp> {
-  const t = await buildTestApp({
-    BEACON_URL: stub.url,
-    BREAKER_CONSECUTIVE_FAILURES: '2',
-    BREAKER_COOLDOWN_SECONDS: '1',
-    OUTBOUND_TIMEOUT_MS: '300',
-    OUTBOUND_MAX_RETRIES: '0',
-    ...env,
-  });
+async function app(
+  stub: BeaconStub,
+  env: Record<string, string> = {},
+  clock?: ManualClock,
+): Promise<TestApp> {
+  const t = await buildTestApp(
+    {
+      BEACON_URL: stub.url,
+      BREAKER_CONSECUTIVE_FAILURES: '2',
+      BREAKER_COOLDOWN_SECONDS: '1',
+      OUTBOUND_TIMEOUT_MS: '300',
+      OUTBOUND_MAX_RETRIES: '0',
+      ...env,
+    },
+    { clock },
+  );
   cleanup.push(() => t.app.close());
   return t;
 }
@@ -55,10 +67,10 @@ describe('beacon relay', () => {
   });
 
   it('when the period has passed, then latest is fetched again and shows the new round', async () => {
-    const { stub, t } = await relay({ period: 1 });
+    const { stub, t, clock } = await relay({ period: 1 });
     expect((await latest(t)).json().round).toBe(100);
     stub.latestRound = 101;
-    await sleep(1_100);
+    clock.advance(1_100); // past the period: the cached latest round expires
     const next = await latest(t);
     expect(next.headers['x-cache']).toBe('miss');
     expect(next.json().round).toBe(101);
@@ -99,10 +111,10 @@ describe('beacon relay', () => {
   });
 
   it('when the beacon fails after latest was cached, then the last round is answered stale with X-Cache: stale', async () => {
-    const { stub, t } = await relay({ period: 1 });
+    const { stub, t, clock } = await relay({ period: 1 });
     const fresh = (await latest(t)).json();
     stub.mode = 'fail';
-    await sleep(1_100);
+    clock.advance(1_100); // past the period: the cached latest round expires
     const response = await latest(t);
     expect(response.statusCode).toBe(200);
     expect(response.headers['x-cache']).toBe('stale');
@@ -110,10 +122,10 @@ describe('beacon relay', () => {
   });
 
   it('when the beacon hangs after latest was cached, then the deadline cuts it off and the answer is stale', async () => {
-    const { stub, t } = await relay({ period: 1 });
+    const { stub, t, clock } = await relay({ period: 1 });
     await latest(t);
     stub.mode = 'hang';
-    await sleep(1_100);
+    clock.advance(1_100); // past the period: the cached latest round expires
     const response = await latest(t);
     expect(response.headers['x-cache']).toBe('stale');
     expect(response.json().stale).toBe(true);
@@ -132,7 +144,7 @@ describe('beacon relay', () => {
   });
 
   it('when the beacon sends garbage, then 502 problem+json with nothing cached and a stale answer once something is', async () => {
-    const { stub, t } = await relay({ period: 1 });
+    const { stub, t, clock } = await relay({ period: 1 });
     stub.mode = 'garbage';
     const bad = await latest(t);
     expect(bad.statusCode).toBe(502);
@@ -141,17 +153,17 @@ describe('beacon relay', () => {
     stub.mode = 'ok';
     await latest(t);
     stub.mode = 'garbage';
-    await sleep(1_100);
+    clock.advance(1_100); // past the period: the cached latest round expires
     const stale = await latest(t);
     expect(stale.statusCode).toBe(200);
     expect(stale.headers['x-cache']).toBe('stale');
   });
 
   it('when failures reach the threshold, then the breaker opens and stale answers come without calling the beacon, until it recovers', async () => {
-    const { stub, t } = await relay({ period: 1 });
+    const { stub, t, clock } = await relay({ period: 1 });
     await latest(t);
     stub.mode = 'fail';
-    await sleep(1_100);
+    clock.advance(1_100); // past the period: the cached latest round expires
     for (let i = 0; i < 2; i++) expect((await latest(t)).headers['x-cache']).toBe('stale');
     const calls = stub.requests.length;
     expect(t.app.outbound.snapshots().find((b) => b.name === 'beacon')?.state).toBe('open');
@@ -164,7 +176,8 @@ describe('beacon relay', () => {
 
     stub.mode = 'ok';
     stub.latestRound = 101;
-    await sleep(1_100); // the cooldown
+    clock.advance(1_100); // the cached latest round expires
+    await sleep(1_100); // the breaker's cooldown runs on cockatiel's own timer: real time
     const recovered = await latest(t);
     expect(recovered.headers['x-cache']).toBe('miss');
     expect(recovered.json()).toMatchObject({ round: 101, stale: false });
@@ -240,7 +253,7 @@ describe.skipIf(!inject('redisAvailable'))('beacon relay with the shared Redis c
     await cacheReady(a);
     const fresh = (await latest(a)).json();
     stub.mode = 'fail';
-    await sleep(1_100);
+    await sleep(1_100); // the shared cache is Redis, whose expiry is Redis's own clock
     const b = await app(stub, env);
     await cacheReady(b);
     const response = await latest(b);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { startBeaconStub, type BeaconStub } from '../helpers/beacon-stub.js';
 import { bearer, createUser, login } from '../helpers/identity.js';
+import { PROBLEM } from '../helpers/problem.js';
 
 let t: TestApp;
 let stub: BeaconStub;
@@ -42,7 +43,7 @@ describe('circuit breaker admin API', () => {
     ]) {
       const response = await call();
       expect(response.statusCode).toBe(403);
-      expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(response.headers['content-type']).toBe(PROBLEM);
     }
     // a refused call changed nothing
     expect((await list()).json().data.find((b: { name: string }) => b.name === 'beacon').state).toBe(
@@ -107,7 +108,7 @@ describe('circuit breaker admin API', () => {
   it('when the breaker name is unknown, then 404 problem+json', async () => {
     const response = await control('no-such-dependency', 'open');
     expect(response.statusCode).toBe(404);
-    expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(response.headers['content-type']).toBe(PROBLEM);
     expect(response.json().detail).toContain('no-such-dependency');
   });
 

@@ -9,8 +9,8 @@ import { cleanup } from '../cluster/rig/processes.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { closedPort, createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { SilencingProxy } from '../helpers/silencing-proxy.js';
+import { PROBLEM } from '../helpers/problem.js';
 
-const PROBLEM = 'application/problem+json; charset=utf-8';
 // A database-bound answer: an unknown user's login reads the users table (401 when the database works).
 const login = (app: TestApp['app']) =>
   app.inject({

@@ -1,18 +1,13 @@
 // Probes, build info, metrics and fault injection through the real app; Redis is the real local server
 // (and a closed port to play a Redis outage).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { startApp } from '../../src/app.js';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { buildTestApp, useTestApp } from '../helpers/app.js';
 import { closedPort, TEST_REDIS_URL } from '../helpers/services.js';
+import { PROBLEM } from '../helpers/problem.js';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await buildTestApp();
-});
-afterAll(async () => {
-  await t.app.close();
-});
+const t = useTestApp();
 
 describe('liveness', () => {
   it('answers 200 ok at /health/live and its alias /health', async () => {
@@ -190,7 +185,7 @@ describe('fault injection', () => {
     try {
       const failed = await faulty.app.inject({ url: '/v1/random', headers: { 'x-fault-status': '503' } });
       expect(failed.statusCode).toBe(503);
-      expect(failed.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(failed.headers['content-type']).toBe(PROBLEM);
       const started = performance.now();
       const delayed = await faulty.app.inject({ url: '/v1/random', headers: { 'x-fault-delay-ms': '200' } });
       expect(delayed.statusCode).toBe(200);

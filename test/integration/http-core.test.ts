@@ -2,8 +2,8 @@
 // headers, CORS, the access log and its redaction, OpenAPI and the docs page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { PROBLEM } from '../helpers/problem.js';
 
-const PROBLEM = 'application/problem+json; charset=utf-8';
 let t: TestApp;
 
 beforeAll(async () => {

@@ -9,8 +9,8 @@ import { startApp, type App } from '../../src/app.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { PASSWORD, bearer, createUser, login, uniqueName } from '../helpers/identity.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { PROBLEM } from '../helpers/problem.js';
 
-const PROBLEM = 'application/problem+json; charset=utf-8';
 const problemType = (slug: string) => `urn:reliability-api:problem:${slug}`;
 let ipCounter = 0;
 const uniqueIp = () => `203.0.113.${++ipCounter}`;

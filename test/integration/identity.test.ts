@@ -7,8 +7,7 @@ import type { App } from '../../src/app.js';
 import { buildTestApp } from '../helpers/app.js';
 import { PASSWORD, bearer, createUser, login, uniqueName } from '../helpers/identity.js';
 import { createTestDatabase, TEST_REDIS_URL, type TestDatabase } from '../helpers/services.js';
-
-const PROBLEM = 'application/problem+json; charset=utf-8';
+import { PROBLEM } from '../helpers/problem.js';
 
 /** Polls /v1/auth/me for up to a second while it still answers 200; returns the last status. */
 async function meStatusWithinASecond(app: App, token: string): Promise<number> {

@@ -1,9 +1,9 @@
 // Property: whatever a client puts in the query string of any endpoint, the answer is 200 or a 4xx
 // problem+json naming what is wrong; never a 5xx, never a crash.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.js';
-import { buildTestApp } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApp } from '../helpers/app.js';
+import { PROBLEM } from '../helpers/problem.js';
 
 const ENDPOINTS: Record<string, string[]> = {
   '/v1/random': ['min', 'max'],
@@ -70,20 +70,14 @@ function queryFor(names: string[]) {
   });
 }
 
-let app: App;
-beforeAll(async () => {
-  ({ app } = await buildTestApp());
-});
-afterAll(async () => {
-  await app.close();
-});
+const t = useTestApp();
 
 async function expectClientAnswer(url: string) {
-  const response = await app.inject({ method: 'GET', url });
+  const response = await t.app.inject({ method: 'GET', url });
   expect(response.statusCode, url).toBeLessThan(500);
   if (response.statusCode >= 400) {
     expect(response.statusCode, url).toBe(400);
-    expect(response.headers['content-type'], url).toBe('application/problem+json; charset=utf-8');
+    expect(response.headers['content-type'], url).toBe(PROBLEM);
     const body = response.json();
     expect(body.status).toBe(400);
     expect(body.errors.length, url).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { AUTH_EVENTS, type AuthEvent } from '../../src/observability/auth-metrics.js';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { buildTestApp, useTestApp, type TestApp } from '../helpers/app.js';
 import { PASSWORD, bearer, createUser, login, uniqueName } from '../helpers/identity.js';
 import { PROMTOOL, lintMetrics, requireTools } from '../helpers/promtool.js';
 import { TEST_REDIS_URL, createTestDatabase, type TestDatabase } from '../helpers/services.js';
@@ -114,13 +114,7 @@ describe('http_requests_in_flight', () => {
 });
 
 describe('auth_events_total', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await buildTestApp({ LOGIN_MAX_FAILURES: '2' });
-  });
-  afterAll(async () => {
-    await t.app.close();
-  });
+  const t = useTestApp({ LOGIN_MAX_FAILURES: '2' });
 
   async function events(): Promise<Record<string, number>> {
     return byLabel(await scrape(t.app), 'auth_events_total', 'event');
@@ -218,13 +212,7 @@ describe('auth_events_total', () => {
 });
 
 describe('random_values_generated_total', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await buildTestApp();
-  });
-  afterAll(async () => {
-    await t.app.close();
-  });
+  const t = useTestApp();
 
   it('when values of each kind are drawn, then each kind grows by the number of values answered, and refused requests add nothing', async () => {
     const before = byLabel(await scrape(t.app), 'random_values_generated_total', 'kind');

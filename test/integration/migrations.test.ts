@@ -12,7 +12,7 @@ import {
   pendingMigrations,
 } from '../../src/adapters/postgres/migrator.js';
 import { buildTestApp } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { useTestDatabases } from '../helpers/services.js';
 import { migrations } from '../../migrations/index.js';
 
 const silent = pino({ level: 'silent' });
@@ -89,15 +89,7 @@ function roundTrip(label: string, connect: () => Promise<Database>) {
 roundTrip('on embedded PGlite', () => open('pglite://memory'));
 
 describe.skipIf(!inject('postgresAvailable'))('on PostgreSQL', () => {
-  const databases: TestDatabase[] = [];
-  const fresh = async (label: string) => {
-    const db = await createTestDatabase(label);
-    databases.push(db);
-    return db;
-  };
-  afterAll(async () => {
-    for (const db of databases) await db.drop();
-  });
+  const { fresh } = useTestDatabases();
 
   roundTrip('round trip', async () => open((await fresh('migrations')).url));
 

@@ -1,28 +1,21 @@
 // The random API's contract, through the real app (app.inject): shapes, bounds, edges, headers and the
 // 400 problem answers for input that breaks a rule across parameters.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.js';
-import { buildTestApp } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApp } from '../helpers/app.js';
+import { PROBLEM } from '../helpers/problem.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
-let app: App;
-
-beforeAll(async () => {
-  ({ app } = await buildTestApp());
-});
-afterAll(async () => {
-  await app.close();
-});
+const t = useTestApp();
 
 async function get(url: string) {
-  const response = await app.inject({ method: 'GET', url });
+  const response = await t.app.inject({ method: 'GET', url });
   return { response, body: response.json() };
 }
 
 async function expectProblem(url: string, ...names: string[]) {
   const { response, body } = await get(url);
   expect(response.statusCode, url).toBe(400);
-  expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+  expect(response.headers['content-type']).toBe(PROBLEM);
   expect(body).toMatchObject({
     status: 400,
     type: 'urn:reliability-api:problem:validation-error',

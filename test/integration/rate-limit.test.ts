@@ -1,10 +1,11 @@
 // Rate limiting through the real app: policies per tier with IETF headers, a global limit shared through
 // the real Redis by two instances, and Redis failing (stopped, paused) without stalling any request.
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { describe, expect, inject, it } from 'vitest';
+import { buildTestApp, useTestApp, type TestApp } from '../helpers/app.js';
 import { bearer, createUser, login } from '../helpers/identity.js';
 import { closedPort, TEST_REDIS_URL } from '../helpers/services.js';
+import { PROBLEM } from '../helpers/problem.js';
 
 const policy = (limit: number, burst: number) => ({ limit, window_seconds: 60, burst });
 const LIMITS = JSON.stringify({
@@ -20,13 +21,7 @@ async function burst(t: TestApp, n: number, headers: Record<string, string> = {}
 }
 
 describe('on the memory store', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await buildTestApp({ RATE_LIMITS: LIMITS });
-  });
-  afterAll(async () => {
-    await t.app.close();
-  });
+  const t = useTestApp({ RATE_LIMITS: LIMITS });
 
   it('when an anonymous client exceeds its burst, then 429 problem+json with Retry-After and RateLimit headers', async () => {
     const first = await t.app.inject({ url: '/v1/random', remoteAddress: '198.51.100.2' });
@@ -35,7 +30,7 @@ describe('on the memory store', () => {
     expect(await burst(t, 3, {}, '198.51.100.2')).toEqual([200, 200, 429]);
     const limited = await t.app.inject({ url: '/v1/random', remoteAddress: '198.51.100.2' });
     expect(limited.statusCode).toBe(429);
-    expect(limited.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(limited.headers['content-type']).toBe(PROBLEM);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(limited.json().type).toBe('urn:reliability-api:problem:too-many-requests');
   });
@@ -195,7 +190,7 @@ describe('load shedding', () => {
       const shed = await t.app.inject({ url: '/v1/random' });
       expect(shed.statusCode).toBe(503);
       expect(shed.headers['retry-after']).toBe('2');
-      expect(shed.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(shed.headers['content-type']).toBe(PROBLEM);
       expect((await t.app.inject({ url: '/health/live' })).statusCode).toBe(200);
       expect((await t.app.inject({ url: '/metrics' })).body).toMatch(
         /load_shed_total\{reason="heapUsedBytes"\} [1-9]/,

@@ -33,7 +33,10 @@ describe('HS256 (the default)', () => {
 
   beforeAll(async () => {
     const config = testConfig({ SECRET_KEY: 'k'.repeat(40) });
-    app = await buildApp(config, { logger: pino({ level: 'silent' }), now: () => clock.now });
+    app = await buildApp(config, {
+      logger: pino({ level: 'silent' }),
+      clock: { now: () => clock.now.getTime() },
+    });
     await app.ready();
     await startApp(app, config);
     const user = await createUser(app);

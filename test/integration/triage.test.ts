@@ -14,8 +14,8 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { bearer, createUser, login } from '../helpers/identity.js';
 import { STUB_CAUSE, startLlmStub, type LlmStub } from '../helpers/llm-stub.js';
 import { closedPort } from '../helpers/services.js';
+import { PROBLEM } from '../helpers/problem.js';
 
-const PROBLEM = 'application/problem+json; charset=utf-8';
 const LLM_KEY = 'test-llm-key-0123';
 // Secrets planted in error messages, in the ring and in the log file; none may reach the LLM.
 const JWT =

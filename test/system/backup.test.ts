@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runToEnd } from '../helpers/process.js';
-import { closedPort, createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { closedPort, useTestDatabases, type TestDatabase } from '../helpers/services.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'backup-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -176,15 +176,7 @@ describe('backup and restore usage', () => {
 });
 
 describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
-  const databases: TestDatabase[] = [];
-  const fresh = async (label: string) => {
-    const db = await createTestDatabase(label);
-    databases.push(db);
-    return db;
-  };
-  afterAll(async () => {
-    for (const db of databases) await db.drop();
-  });
+  const { fresh } = useTestDatabases();
 
   const backupFile = path.join(work, 'reliability.dump');
   let source: TestDatabase;

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { closedPort, createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { describe, expect, inject, it } from 'vitest';
+import { closedPort, useTestDatabases } from '../helpers/services.js';
 import { logLines, run, runToEnd, waitFor } from '../helpers/process.js';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'cli-'));
@@ -59,14 +59,10 @@ describe('exit codes', () => {
 });
 
 describe.skipIf(!inject('postgresAvailable'))('against PostgreSQL', () => {
-  const databases: TestDatabase[] = [];
-  afterAll(async () => {
-    for (const db of databases) await db.drop();
-  });
+  const { fresh } = useTestDatabases();
 
   it('migrate up, serve without migrating, migrate down --all leaves an empty public schema', async () => {
-    const db = await createTestDatabase('cli');
-    databases.push(db);
+    const db = await fresh('cli');
     const env = { ENVIRONMENT: 'test', DATABASE_URL: db.url, LOG_LEVEL: 'warn' };
 
     const up = await runToEnd(['migrate', 'up'], env);

@@ -11,6 +11,7 @@ import { COLLECTABLE_CLI, bareServer, settledMemory, type Memory } from '../help
 import { startProbe, type ProbeReport } from '../helpers/probe.js';
 import { exchange, trickled, type RawAnswer } from '../helpers/raw-http.js';
 import { closedPort, createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { PROBLEM } from '../helpers/problem.js';
 
 const HEADERS_TIMEOUT_S = 2;
 const REQUEST_TIMEOUT_S = 4;
@@ -19,7 +20,6 @@ const BODY_LIMIT = 65_536;
 // Node checks its timeouts once a second (see app.ts), so a deadline holds to within that, plus slack for
 // a loaded CI machine.
 const SLACK_MS = 1_500;
-const PROBLEM = 'application/problem+json; charset=utf-8';
 const UNLIMITED = { limit: 1_000_000, window_seconds: 1, burst: 1_000_000 };
 
 const MiB = 1024 * 1024;

@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
+import type { Clock } from '../../lib/clock.js';
 import type { Log } from '../../lib/log.js';
 import { createRedis, redactUrl } from '../redis/client.js';
 
@@ -29,6 +30,8 @@ export interface FallbackCacheOptions {
   maxTtlMs?: number;
   /** Per-command deadline: past it a lookup is a miss. Longer than a LAN round trip, far below a request. */
   commandTimeoutMs?: number;
+  /** Time for the in-process cache's expiry (Redis keeps its own); the system clock by default. */
+  clock?: Clock;
 }
 
 const DEFAULT_MAX_ENTRIES = 1_000;
@@ -45,6 +48,7 @@ function memoryCache(options: FallbackCacheOptions): FallbackCache {
   // Values are boxed: lru-cache refuses undefined and null values, and a cached null is still an answer.
   const entries = new LRUCache<string, { value: unknown }>({
     max: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+    ...(options.clock === undefined ? {} : { perf: options.clock }),
   });
   return {
     kind: 'memory',

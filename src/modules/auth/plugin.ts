@@ -3,6 +3,7 @@
 // `app.identity`; the authentication plugin reads credentials against it on every request.
 import fp from 'fastify-plugin';
 import type { Config } from '../../config/schema.js';
+import type { Clock } from '../../lib/clock.js';
 import { every, type PeriodicJob } from '../../lib/periodic.js';
 import { authEventCounter } from '../../observability/auth-metrics.js';
 import { SecurityEvents } from '../audit/events.js';
@@ -56,8 +57,9 @@ export type IdentityConfig = Pick<
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 export default fp(
-  async (app, opts: { config: IdentityConfig; now?: () => Date }) => {
+  async (app, opts: { config: IdentityConfig; clock: Clock }) => {
     const { config } = opts;
+    const now = () => new Date(opts.clock.now());
     const db = app.database.db;
     const events = new SecurityEvents(db, authEventCounter(app.metrics.registry));
     const accessTtlSeconds = config.ACCESS_TOKEN_EXPIRE_MINUTES * 60;
@@ -69,7 +71,7 @@ export default fp(
       privateKeyPem: config.JWT_PRIVATE_KEY,
       keyId: config.JWT_KEY_ID,
       previousPublicKeys: config.JWT_PREVIOUS_PUBLIC_KEYS,
-      now: opts.now,
+      now,
     });
     const revocations = new RevocationRegistry({
       db,
@@ -96,7 +98,7 @@ export default fp(
       passwordPolicy: { minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH },
       refreshTtlSeconds: config.REFRESH_TOKEN_EXPIRE_DAYS * 86_400,
       events,
-      now: opts.now,
+      now,
     });
     const apiKeys = new ApiKeyService(db, revocations, events);
     app.decorate('identity', {

@@ -2,6 +2,7 @@
 // resilient outbound client and a fallback cache. X-Cache says where each answer came from.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createFallbackCache } from '../../adapters/cache/fallback-cache.js';
+import type { Clock } from '../../lib/clock.js';
 import type { Config } from '../../config/schema.js';
 import { InvalidParametersError } from '../../lib/errors.js';
 import { withProblems } from '../../lib/problem.js';
@@ -12,10 +13,11 @@ export type BeaconConfig = Pick<Config, 'BEACON_URL' | 'CIRCUIT_BREAKER_CACHE_UR
 
 const present = ({ beacon, cache }: BeaconAnswer) => ({ ...beacon, stale: cache === 'stale' });
 
-export const beaconRoutes: FastifyPluginAsyncTypebox<{ anonymous: boolean; config: BeaconConfig }> = async (
-  app,
-  opts,
-) => {
+export const beaconRoutes: FastifyPluginAsyncTypebox<{
+  anonymous: boolean;
+  config: BeaconConfig;
+  clock: Clock;
+}> = async (app, opts) => {
   // The same rule as the random API: `random:read`, unless anonymous access is on (ANONYMOUS_ACCESS).
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, auth: { scope: 'random:read', anonymous: opts.anonymous } };
@@ -26,12 +28,14 @@ export const beaconRoutes: FastifyPluginAsyncTypebox<{ anonymous: boolean; confi
     namespace: `${opts.config.REDIS_KEY_PREFIX}beacon:`,
     log: app.log,
     metrics: app.metrics.registry,
+    clock: opts.clock,
   });
   app.addHook('onClose', () => cache.close());
   const beacon = new BeaconService({
     client: app.outbound.client('beacon', opts.config.BEACON_URL),
     cache,
     log: app.log,
+    clock: opts.clock,
   });
 
   const tags = ['beacon'];

@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { OutboundError, type OutboundClient } from '../../adapters/http/outbound.js';
 import type { FallbackCache } from '../../adapters/cache/fallback-cache.js';
 import { beaconInvalid, beaconUnavailable, notFound } from '../../lib/errors.js';
+import type { Clock } from '../../lib/clock.js';
 import type { Log } from '../../lib/log.js';
 import { UpstreamInfo, UpstreamRound } from './schemas.js';
 
@@ -38,7 +39,9 @@ export class BeaconService {
   #lastKnown: Beacon | undefined;
   #refreshing: Promise<BeaconAnswer> | undefined;
 
-  constructor(private readonly deps: { client: OutboundClient; cache: FallbackCache; log: Log }) {}
+  constructor(
+    private readonly deps: { client: OutboundClient; cache: FallbackCache; log: Log; clock: Clock },
+  ) {}
 
   async latest(): Promise<BeaconAnswer> {
     const cached = await this.deps.cache.get<Beacon>(KEYS.latest);
@@ -98,7 +101,7 @@ export class BeaconService {
       randomness: body.randomness,
       signature: body.signature,
       ...(body.previous_signature === undefined ? {} : { previous_signature: body.previous_signature }),
-      fetched_at: new Date().toISOString(),
+      fetched_at: new Date(this.deps.clock.now()).toISOString(),
     };
   }
 
