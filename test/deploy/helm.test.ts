@@ -1,6 +1,6 @@
 // The Helm chart (deploy/helm/reliability-api) with the real helm binary: lint --strict per environment,
 // every rendered object through the same schema validation and the same policy checks as the Kustomize
-// kit (test/helpers/kubernetes-policy.ts), parity with the production Kustomize overlay, and values that
+// kit (test/helpers/kubernetes-policy/), parity with the production Kustomize overlay, and values that
 // break the schema refused.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ import {
   schemaErrors,
   type K8sObject,
 } from '../helpers/kustomize.js';
-import { APP, API_IMAGE, CONFIG_MAP, checks } from '../helpers/kubernetes-policy.js';
+import { APP, API_IMAGE, CONFIG_MAP, checks } from '../helpers/kubernetes-policy/index.js';
 
 const binary = requireHelm();
 const kubectl = requireKubectl();

@@ -1,12 +1,12 @@
 // The AWS variant (deploy/kubernetes/aws): the production overlay behind an ALB of the AWS Load Balancer
 // Controller, reading its secrets from AWS Secrets Manager through a SecretStore and the IAM role Terraform
-// creates for it. The generic policy (test/helpers/kubernetes-policy.ts) holds for this render too, but for
+// creates for it. The generic policy (test/helpers/kubernetes-policy/) holds for this render too, but for
 // exactly the three rules written for ingress-nginx and the platform store; the checks here take their
 // place, and compare the render with Terraform's production values (region, role, public subnets). The
 // last block breaks copies and checks that each fault is reported.
 import type { ISecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1beta1';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checks } from '../helpers/kubernetes-policy.js';
+import { checks } from '../helpers/kubernetes-policy/index.js';
 import {
   all,
   componentTemplates,

@@ -1,4 +1,4 @@
-// The rules the rendered manifests must keep (test/helpers/kubernetes-policy.ts), run on the base, the
+// The rules the rendered manifests must keep (test/helpers/kubernetes-policy/), run on the base, the
 // overlays, both Argo Rollouts variants and the AWS variant. The last block breaks a copy of the base in
 // the ways each check guards against and asserts that the check reports it, so no check passes vacuously.
 import { existsSync } from 'node:fs';
@@ -22,7 +22,7 @@ import {
   checks,
   type AppKustomization,
   type Check,
-} from '../helpers/kubernetes-policy.js';
+} from '../helpers/kubernetes-policy/index.js';
 
 // ---------------------------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import { settings } from '../../src/config/schema.js';
 import { loggerOptions } from '../../src/observability/logger.js';
 import { traceFields } from '../../src/observability/tracing.js';
 import { environmentOf, loadCompose, type ComposeFile } from '../helpers/compose.js';
-import { checks as podPolicy, type Check } from '../helpers/kubernetes-policy.js';
+import { checks as podPolicy, type Check } from '../helpers/kubernetes-policy/index.js';
 import {
   REPO_ROOT,
   all,
