@@ -1,6 +1,7 @@
 // Child processes: every one is tracked so that errors, signals and the watchdog can stop them all, and can
 // be pinned to a core with taskset. The servers under test (the built service, the raw node:http baseline)
-// are spawned here and polled until ready; a process tree's CPU time is read from /proc.
+// are spawned here, on a chosen Node.js binary, and polled until ready; a process tree's CPU time is read
+// from /proc.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -14,7 +15,13 @@ const STOP_TIMEOUT_MS = 5_000;
 // A load run may overrun its duration by connection setup and wrk/autocannon start-up; beyond this margin
 // something is stuck and the run is abandoned rather than letting the benchmark hang.
 export const RUN_SLACK_MS = 15_000;
-const TICKS = 100; // USER_HZ: /proc reports CPU time in 1/100 s on Linux
+// USER_HZ, the unit of utime and stime in /proc/<pid>/stat (100 on Linux, asked all the same).
+const TICKS = (() => {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(out.stdout?.trim());
+  return out.status === 0 && Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+})();
+export const clockTicks = () => TICKS;
 
 const children = new Set<ChildProcess>();
 let pinning = false;
@@ -51,10 +58,11 @@ export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function stop(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after `timeoutMs` if the child has not exited; resolves once it has. */
+export async function stop(child: ChildProcess, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   await exited(child);
   clearTimeout(timer);
 }
@@ -137,20 +145,34 @@ export function runToEnd(core: number, command: string, args: string[], timeoutM
   });
 }
 
-/** CPU seconds (user + system) of `pid` and every process whose parent it is. */
+/**
+ * CPU seconds (utime + stime of /proc/<pid>/stat, every thread included) of `pid` and all its descendants,
+ * live at the time of the call, in units of `getconf CLK_TCK`.
+ */
 export function cpuSeconds(pid: number): number {
-  let ticks = 0;
+  const parentOf = new Map<number, number>();
+  const ticksOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name, which is in parentheses and may hold spaces: state is field 3.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === pid || Number(fields[1]) === pid)
-        ticks += Number(fields[11]) + Number(fields[12]);
+      parentOf.set(Number(entry), Number(fields[1]));
+      ticksOf.set(Number(entry), Number(fields[11]) + Number(fields[12]));
     } catch {
       // gone
     }
   }
+  const inTree = (p: number): boolean => {
+    for (let at: number | undefined = p, depth = 0; at !== undefined && at > 1 && depth < 64; depth++) {
+      if (at === pid) return true;
+      at = parentOf.get(at);
+    }
+    return false;
+  };
+  let ticks = 0;
+  for (const [p, t] of ticksOf) if (inTree(p)) ticks += t;
   return ticks / TICKS;
 }
 
@@ -160,8 +182,25 @@ export function cpuSeconds(pid: number): number {
 export const TARGETS = ['service', 'raw'] as const;
 export type Target = (typeof TARGETS)[number];
 
+/** The Node.js binary the servers under test run on (the load generators always run on this process's). */
+export interface Runtime {
+  /** `process.version` of the binary, e.g. v20.20.2. */
+  version: string;
+  execPath: string;
+  /** For file names and log lines: `node20`, `node24`. */
+  tag: string;
+}
+
+export function runtimeOf(execPath: string, version: string): Runtime {
+  return { version, execPath, tag: `node${version.replace(/^v/, '').split('.')[0]}` };
+}
+
+/** The Node.js running the bench. */
+export const currentRuntime = (): Runtime => runtimeOf(process.execPath, process.version);
+
 export interface Server {
   target: Target;
+  runtime: Runtime;
   child: ChildProcess;
   baseUrl: string;
   describe: () => string;
@@ -217,17 +256,22 @@ export interface ServiceSpawn {
   logFile?: string;
   /** Milliseconds between readiness polls. */
   pollMs?: number;
+  /** The Node.js binary; this process's by default. */
+  runtime?: Runtime;
+  /** Node.js flags before the script, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
 }
 
 /** Starts the built service (`dist/src/cli/main.js serve`) on core 0; resolves once /health/ready is 200. */
-export async function spawnService({ port, env, logFile, pollMs }: ServiceSpawn): Promise<Server> {
-  const args = ['dist/src/cli/main.js', 'serve'];
+export async function spawnService(options: ServiceSpawn): Promise<Server> {
+  const { port, env, logFile, pollMs, runtime = currentRuntime(), nodeArgs = [] } = options;
+  const args = [...nodeArgs, 'dist/src/cli/main.js', 'serve'];
   let child: ChildProcess;
   if (logFile === undefined) {
-    child = launch(0, process.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+    child = launch(0, runtime.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     const fd = openSync(logFile, 'a');
-    child = launch(0, process.execPath, args, { cwd: root, env, stdio: ['ignore', fd, fd] });
+    child = launch(0, runtime.execPath, args, { cwd: root, env, stdio: ['ignore', fd, fd] });
     closeSync(fd);
   }
   const output =
@@ -236,6 +280,7 @@ export async function spawnService({ port, env, logFile, pollMs }: ServiceSpawn)
       : () => `last log lines of ${path.relative(root, logFile)}:\n${tail(logFile, 10)}`;
   const server: Server = {
     target: 'service',
+    runtime,
     child,
     baseUrl: `http://127.0.0.1:${port}`,
     describe: () => `exit ${child.exitCode ?? child.signalCode ?? 'none'}; ${output()}`,
@@ -245,10 +290,10 @@ export async function spawnService({ port, env, logFile, pollMs }: ServiceSpawn)
 }
 
 /** Starts bench/raw-server.mjs, the bare node:http baseline, on core 0; resolves once it answers. */
-export async function startRaw(): Promise<Server> {
+export async function startRaw(runtime: Runtime = currentRuntime()): Promise<Server> {
   const port = await freePort();
   let output = '';
-  const child = launch(0, process.execPath, [path.join(root, 'bench', 'raw-server.mjs'), String(port)], {
+  const child = launch(0, runtime.execPath, [path.join(root, 'bench', 'raw-server.mjs'), String(port)], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -256,6 +301,7 @@ export async function startRaw(): Promise<Server> {
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const server: Server = {
     target: 'raw',
+    runtime,
     child,
     baseUrl: `http://127.0.0.1:${port}`,
     describe: () => `exit ${child.exitCode ?? child.signalCode ?? 'none'}; output:\n${output.trimEnd()}`,

@@ -1,11 +1,12 @@
 // The report: table formatting for the console, and what goes to bench/results (the service logs, the JSON
-// results with the machine and commit they came from).
+// results with the machine and commit they came from, the history of every run, the profile summaries).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resultsDir, root } from './common.js';
 import type { LoadGenerator } from './loadgen.js';
+import { clockTicks } from './processes.js';
 import { round } from './statistics.js';
 
 export function formatTable(header: string[], rows: string[][], numeric: Set<number>): string {
@@ -28,9 +29,18 @@ export function serviceLog(stamp: string, variant?: string): string {
   return path.join(resultsDir, `${stamp}-service${variant === undefined ? '' : `-${variant}`}.log`);
 }
 
-function gitCommit(): string {
+export function gitCommit(): string {
   const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
   return git.status === 0 ? git.stdout.trim() : 'unknown';
+}
+
+/** Whether the service's sources differ from the commit (then the commit alone does not say what ran). */
+export function sourcesChanged(): boolean | null {
+  const git = spawnSync('git', ['status', '--porcelain', '--', 'src', 'migrations', 'package-lock.json'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  return git.status === 0 ? git.stdout.trim() !== '' : null;
 }
 
 /** The JSON results of `npm run bench`: when, which commit, which machine and settings, then the sections. */
@@ -57,6 +67,7 @@ export function benchReport(options: {
       arch: os.arch(),
       osRelease: os.release(),
       node: process.version,
+      clockTicksPerSecond: clockTicks(),
       taskset: pinning,
       wrk: generator === 'wrk',
     },
@@ -72,4 +83,22 @@ export function writeResults(fileName: string, data: unknown): void {
   const file = path.join(resultsDir, fileName);
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   console.log(`results: ${path.relative(root, file)}`);
+}
+
+/** Writes bench/results/<fileName> as it is and prints its path. */
+export function writeText(fileName: string, text: string): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, fileName);
+  writeFileSync(file, text);
+  console.log(`written: ${path.relative(root, file)}`);
+  return file;
+}
+
+export const HISTORY_FILE = path.join(resultsDir, 'history.jsonl');
+
+/** Appends one line of JSON to bench/results/history.jsonl (one per run, never rewritten). */
+export function appendHistory(entry: unknown): void {
+  mkdirSync(resultsDir, { recursive: true });
+  appendFileSync(HISTORY_FILE, `${JSON.stringify(entry)}\n`);
+  console.log(`history: appended to ${path.relative(root, HISTORY_FILE)}`);
 }

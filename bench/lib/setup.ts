@@ -14,6 +14,7 @@ import {
   spawnService,
   startRaw,
   tempDir,
+  type Runtime,
   type Server,
   type Target,
 } from './processes.js';
@@ -85,21 +86,26 @@ export function serviceSettings() {
 /** A new directory for an embedded PGlite database, removed at the end of the run. */
 export const pgliteDir = () => tempDir('bench-pglite-');
 
-/** Starts the service with serviceEnv() on a free port, logging to `logFile`. */
+/** Starts the service with serviceEnv() on a free port, logging to `logFile`, on `options.runtime`. */
 export async function startService(
   logFile: string,
   dataDir: string,
   extraEnv: Record<string, string> = {},
+  options: { runtime?: Runtime; nodeArgs?: string[] } = {},
 ): Promise<Server> {
   const port = await freePort();
-  return spawnService({ port, env: serviceEnv(port, dataDir, extraEnv), logFile });
+  return spawnService({ port, env: serviceEnv(port, dataDir, extraEnv), logFile, ...options });
 }
 
-/** The service (default configuration) and the raw baseline, both on core 0. */
-export async function startServers(logFile: string, dataDir: string): Promise<Record<Target, Server>> {
+/** The service (default configuration) and the raw baseline, both on core 0, both on `runtime`. */
+export async function startServers(
+  logFile: string,
+  dataDir: string,
+  runtime?: Runtime,
+): Promise<Record<Target, Server>> {
   try {
-    const service = await startService(logFile, dataDir);
-    const raw = await startRaw();
+    const service = await startService(logFile, dataDir, {}, { runtime });
+    const raw = await startRaw(runtime);
     return { service, raw };
   } catch (error) {
     if (error instanceof BenchError) throw new BenchError(`server failed to start: ${error.message}`);

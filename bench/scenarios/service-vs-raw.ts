@@ -1,11 +1,20 @@
-// The service against the raw node:http baseline, case by case: the service runs in variants (rate limiting
-// on the memory or the Redis store, tracing on), each started on its own for its cases, and every case is
-// loaded on both targets, the service and its own baseline run.
+// The service against the raw node:http baseline, case by case, on one Node.js runtime: the service runs in
+// variants (rate limiting on the memory or the Redis store, tracing on), each started on its own for its
+// cases, and every case is loaded in interleaved pairs, raw then service, BENCH_PAIRS times, so that drift on
+// a shared machine hits both targets alike. A case's result is the median of its pairs' ratios (service
+// req/s over the raw req/s of the same pair); a spread (max - min of those ratios) over NOISY_SPREAD marks it
+// noisy, not a result. Each measured run also reads the server's CPU time from /proc, before and after, for
+// the CPU microseconds per request.
 import { load, verify, type LoadRequest, type LoadSettings, type Measurement } from '../lib/loadgen.js';
-import { TARGETS, stop, type Server, type Target } from '../lib/processes.js';
-import { flagNote, formatTable, serviceLog } from '../lib/report.js';
+import { cpuSeconds, stop, type Runtime, type Server, type Target } from '../lib/processes.js';
+import { formatTable, serviceLog } from '../lib/report.js';
 import { REDIS_URL, pgliteDir, startService, startSink } from '../lib/setup.js';
-import { round } from '../lib/statistics.js';
+import { median, round } from '../lib/statistics.js';
+
+/** A case whose pair ratios spread wider than this (max - min) is noisy: shown, flagged, not a result. */
+export const NOISY_SPREAD = 0.05;
+/** The order of the two runs of a pair. */
+const PAIR_ORDER: readonly Target[] = ['raw', 'service'];
 
 /** How the service under test is configured; every variant has every protection on. */
 export type VariantName = 'memory' | 'redis' | 'traced' | 'traced-unsampled';
@@ -60,33 +69,137 @@ export const CASES: readonly Case[] = [
   },
 ];
 
-export interface CaseResult extends Measurement {
-  case: string;
-  path: string;
-  bearer: boolean;
+/** One measured run: the load generator's numbers and the server's CPU time over the same interval. */
+export interface Run extends Measurement {
+  /** 1-based. */
+  pair: number;
   target: Target;
+  /** utime + stime of the server's processes over the run (the service's whole process tree). */
+  cpuSeconds: number;
+  cpuUsPerRequest: number;
+  flagged: boolean;
+}
+
+/** A target's runs of a case: medians, except `maxMs` (the largest) and the error counts (sums). */
+export interface TargetSummary {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  cpuUsPerRequest: number;
+  non2xx: number;
+  errors: number;
   bodyBytes: number;
+}
+
+export interface CaseResult {
+  case: Case;
+  runs: Run[];
+  targets: Record<Target, TargetSummary>;
+  /** Service req/s over raw req/s, pair by pair. */
+  pairRatios: number[];
+  medianRatio: number | null;
+  /** max - min of pairRatios. */
+  spread: number | null;
+  noisy: boolean;
+  /** A run had non-2xx answers or socket errors. */
+  errored: boolean;
+  /** noisy or errored: not a result. */
   flagged: boolean;
 }
 
 export interface Comparison {
-  cases: readonly Case[];
+  runtime: Runtime;
+  pairs: number;
   variants: VariantName[];
   results: CaseResult[];
   /** OTLP/HTTP trace exports the sink received from the traced variants. */
   traceExports: number;
 }
 
+/** A load run with the server's CPU time read from /proc right before and right after it. */
+async function measuredRun(
+  server: Server,
+  settings: LoadSettings,
+  request: LoadRequest,
+): Promise<Omit<Run, 'pair' | 'target'>> {
+  const pid = server.child.pid;
+  if (pid === undefined) throw new Error(`${server.target} has no pid`);
+  const before = cpuSeconds(pid);
+  const m = await load(settings.generator, request, settings.duration, settings.connections);
+  const cpu = cpuSeconds(pid) - before;
+  return {
+    ...m,
+    cpuSeconds: cpu,
+    cpuUsPerRequest: m.requests > 0 ? (cpu * 1e6) / m.requests : Number.NaN,
+    flagged: m.non2xx > 0 || m.errors > 0,
+  };
+}
+
+function summarize(runs: Run[], bodyBytes: number): TargetSummary {
+  const med = (pick: (r: Run) => number) => median(runs.map(pick));
+  return {
+    requestsPerSecond: med((r) => r.requestsPerSecond),
+    p50Ms: med((r) => r.p50Ms),
+    p99Ms: med((r) => r.p99Ms),
+    maxMs: Math.max(...runs.map((r) => r.maxMs)),
+    cpuUsPerRequest: med((r) => r.cpuUsPerRequest),
+    non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+    bodyBytes,
+  };
+}
+
+function caseResult(c: Case, runs: Run[], bodyBytes: Record<Target, number>, pairs: number): CaseResult {
+  const of = (target: Target) => runs.filter((r) => r.target === target);
+  const pairRatios: number[] = [];
+  for (let pair = 1; pair <= pairs; pair++) {
+    const raw = runs.find((r) => r.pair === pair && r.target === 'raw');
+    const service = runs.find((r) => r.pair === pair && r.target === 'service');
+    if (raw && service && raw.requestsPerSecond > 0) {
+      pairRatios.push(service.requestsPerSecond / raw.requestsPerSecond);
+    }
+  }
+  const medianRatio = pairRatios.length > 0 ? median(pairRatios) : null;
+  const spread = pairRatios.length > 0 ? Math.max(...pairRatios) - Math.min(...pairRatios) : null;
+  const noisy = spread !== null && spread > NOISY_SPREAD;
+  const errored = runs.some((r) => r.flagged);
+  return {
+    case: c,
+    runs,
+    targets: {
+      service: summarize(of('service'), bodyBytes.service),
+      raw: summarize(of('raw'), bodyBytes.raw),
+    },
+    pairRatios,
+    medianRatio,
+    spread,
+    noisy,
+    errored,
+    flagged: noisy || errored || medianRatio === null,
+  };
+}
+
 /**
- * Runs `cases`, variant by variant: the memory variant on `servers.service`, every other on a service of its
- * own (logging to bench/results/<stamp>-service-<variant>.log), stopped after its cases.
+ * Runs `cases` on `context.runtime`, variant by variant: the memory variant on `servers.service`, every
+ * other on a service of its own (logging to bench/results/<stamp>-service-<logPrefix><variant>.log), stopped
+ * after its cases. Each case: both targets warmed up once (BENCH_WARMUP, discarded), then `pairs` pairs of
+ * measured runs, raw then service.
  */
 export async function runComparison(
   settings: LoadSettings,
-  context: { stamp: string; servers: Record<Target, Server>; accessToken: string; cases: readonly Case[] },
+  context: {
+    stamp: string;
+    runtime: Runtime;
+    servers: Record<Target, Server>;
+    accessToken: string;
+    cases: readonly Case[];
+    pairs: number;
+    logPrefix: string;
+  },
 ): Promise<Comparison> {
-  const { generator, duration, warmup, connections } = settings;
-  const { stamp, servers, accessToken, cases } = context;
+  const { generator, warmup, connections } = settings;
+  const { stamp, runtime, servers, accessToken, cases, pairs, logPrefix } = context;
   const headersOf = (c: Case): Record<string, string> =>
     c.bearer ? { authorization: `Bearer ${accessToken}` } : {};
   const sink = await startSink();
@@ -97,44 +210,75 @@ export async function runComparison(
       let service: Server = servers.service;
       if (variant !== 'memory') {
         service = await startService(
-          serviceLog(stamp, variant),
+          serviceLog(stamp, `${logPrefix}${variant}`),
           pgliteDir(),
           VARIANTS[variant].env({ sinkUrl: sink.url }),
+          { runtime },
         );
       }
-      const baseOf = (target: Target) => (target === 'raw' ? servers.raw : service).baseUrl;
-      console.log(`variant ${variant}: ${VARIANTS[variant].describe}`);
+      const serverOf = (target: Target) => (target === 'raw' ? servers.raw : service);
+      console.log(`variant ${variant} (node ${runtime.version}): ${VARIANTS[variant].describe}`);
       for (const c of cases.filter((k) => k.variant === variant)) {
-        for (const target of TARGETS) {
-          const request: LoadRequest = { url: `${baseOf(target)}${c.path}`, headers: headersOf(c) };
-          const bodyBytes = await verify(request.url, request.headers);
-          process.stdout.write(`  ${c.name} / ${target} ... `);
-          // Each run gets its own warm-up so the JIT and connection setup of that route are out of the numbers.
-          if (warmup > 0) await load(generator, request, warmup, connections);
-          const m = await load(generator, request, duration, connections);
-          const flagged = m.non2xx > 0 || m.errors > 0;
-          results.push({ case: c.name, path: c.path, bearer: c.bearer, target, bodyBytes, flagged, ...m });
-          console.log(
-            `${m.requestsPerSecond.toFixed(0)} req/s${flagged ? ` (${m.non2xx} non-2xx, ${m.errors} errors)` : ''}`,
+        const requestOf = (target: Target): LoadRequest => ({
+          url: `${serverOf(target).baseUrl}${c.path}`,
+          headers: headersOf(c),
+        });
+        const bodyBytes = {} as Record<Target, number>;
+        for (const target of PAIR_ORDER) {
+          const request = requestOf(target);
+          bodyBytes[target] = await verify(request.url, request.headers);
+        }
+        process.stdout.write(`  ${c.name}:`);
+        // The JIT and the route's first calls are out of the numbers: one warm-up per target and case.
+        if (warmup > 0) {
+          for (const target of PAIR_ORDER) await load(generator, requestOf(target), warmup, connections);
+        }
+        const runs: Run[] = [];
+        for (let pair = 1; pair <= pairs; pair++) {
+          for (const target of PAIR_ORDER) {
+            const run = await measuredRun(serverOf(target), settings, requestOf(target));
+            runs.push({ pair, target, ...run });
+          }
+          const [raw, svc] = runs.slice(-2) as [Run, Run];
+          process.stdout.write(
+            ` ${raw.requestsPerSecond.toFixed(0)}/${svc.requestsPerSecond.toFixed(0)}` +
+              (raw.requestsPerSecond > 0
+                ? ` (${(svc.requestsPerSecond / raw.requestsPerSecond).toFixed(3)})`
+                : ''),
           );
         }
+        const result = caseResult(c, runs, bodyBytes, pairs);
+        results.push(result);
+        console.log(
+          ` -> ${result.medianRatio?.toFixed(3) ?? 'n/a'}, spread ${result.spread?.toFixed(3) ?? 'n/a'}` +
+            (result.noisy ? ' NOISY' : '') +
+            (result.errored ? ' (non-2xx or errors)' : ''),
+        );
       }
       if (service !== servers.service) await stop(service.child);
     }
-    return { cases, variants, results, traceExports: sink.exports() };
+    return { runtime, pairs, variants, results, traceExports: sink.exports() };
   } finally {
     await sink.close();
   }
 }
 
-function ratioOf(results: CaseResult[], name: string): number | null {
-  const service = results.find((r) => r.case === name && r.target === 'service');
-  const raw = results.find((r) => r.case === name && r.target === 'raw');
-  if (!service || !raw || raw.requestsPerSecond === 0) return null;
-  return service.requestsPerSecond / raw.requestsPerSecond;
+/** The median service req/s of a case, the ceiling the fixed-rate latency run takes half of. */
+export function serviceRequestsPerSecond(comparison: Comparison, caseName: string): number | undefined {
+  return comparison.results.find((r) => r.case.name === caseName)?.targets.service.requestsPerSecond;
 }
 
-export function comparisonTable(results: CaseResult[]): string {
+function notes(r: CaseResult, target: Target): string {
+  const out: string[] = [];
+  const t = r.targets[target];
+  if (t.non2xx > 0 || t.errors > 0) out.push(`FLAGGED: ${t.non2xx} non-2xx, ${t.errors} errors`);
+  if (target === 'service' && r.noisy) {
+    out.push(`noisy: spread ${r.spread!.toFixed(3)} > ${NOISY_SPREAD}, not a result`);
+  }
+  return out.join('; ');
+}
+
+export function comparisonTable({ runtime, pairs, results }: Comparison): string {
   const header = [
     'case',
     'variant',
@@ -143,58 +287,111 @@ export function comparisonTable(results: CaseResult[]): string {
     'p50 ms',
     'p99 ms',
     'max ms',
+    'cpu us/req',
     'service/raw',
+    'spread',
     'goal',
     'notes',
   ];
-  const rows = results.map((r) => {
-    const ratio = r.target === 'service' ? ratioOf(results, r.case) : null;
-    const c = CASES.find((k) => k.name === r.case)!;
-    return [
-      `GET ${r.path}${r.bearer ? ' +Bearer' : ''}`,
-      c.variant,
-      r.target,
-      r.requestsPerSecond.toFixed(0),
-      r.p50Ms.toFixed(2),
-      r.p99Ms.toFixed(2),
-      r.maxMs.toFixed(2),
-      ratio === null ? '' : ratio.toFixed(2),
-      ratio === null || c.target === undefined ? '' : `>= ${c.target.toFixed(2)}`,
-      flagNote(r),
-    ];
-  });
-  return formatTable(header, rows, new Set([3, 4, 5, 6, 7]));
+  const rows = results.flatMap((r) =>
+    (['service', 'raw'] as const).map((target) => {
+      const t = r.targets[target];
+      const ratio = target === 'service' ? r.medianRatio : null;
+      const ratioCell = ratio === null ? '' : r.flagged ? `(${ratio.toFixed(2)})` : ratio.toFixed(2);
+      return [
+        `GET ${r.case.path}${r.case.bearer ? ' +Bearer' : ''}`,
+        r.case.variant,
+        target,
+        t.requestsPerSecond.toFixed(0),
+        t.p50Ms.toFixed(2),
+        t.p99Ms.toFixed(2),
+        t.maxMs.toFixed(2),
+        Number.isFinite(t.cpuUsPerRequest) ? t.cpuUsPerRequest.toFixed(1) : '',
+        ratioCell,
+        target === 'service' && r.spread !== null ? r.spread.toFixed(3) : '',
+        target === 'service' && r.case.target !== undefined ? `>= ${r.case.target.toFixed(2)}` : '',
+        notes(r, target),
+      ];
+    }),
+  );
+  return (
+    `Service vs raw on Node ${runtime.version}: medians of ${pairs} interleaved pair(s) per case ` +
+    `(a ratio in parentheses is flagged, not a result)\n` +
+    formatTable(header, rows, new Set([3, 4, 5, 6, 7, 8, 9]))
+  );
 }
 
-/** The comparison's sections of the JSON results: results, variants, ratios, traceExportsReceived. */
-export function comparisonJson({ cases, variants, results, traceExports }: Comparison) {
+const summaryJson = (t: TargetSummary) => ({
+  requestsPerSecond: round(t.requestsPerSecond, 1),
+  latencyP50Ms: round(t.p50Ms, 3),
+  latencyP99Ms: round(t.p99Ms, 3),
+  latencyMaxMs: round(t.maxMs, 3),
+  cpuUsPerRequest: Number.isFinite(t.cpuUsPerRequest) ? round(t.cpuUsPerRequest, 2) : null,
+  non2xx: t.non2xx,
+  errors: t.errors,
+  bodyBytes: t.bodyBytes,
+});
+
+/** One runtime's comparison for the JSON results: every case's summary, ratios and runs. */
+export function comparisonJson({ runtime, pairs, variants, results, traceExports }: Comparison) {
   return {
-    results: results.map((r) => ({
-      case: r.case,
-      path: r.path,
-      bearer: r.bearer,
-      target: r.target,
-      requestsPerSecond: round(r.requestsPerSecond, 1),
-      latencyP50Ms: round(r.p50Ms, 3),
-      latencyP99Ms: round(r.p99Ms, 3),
-      latencyMaxMs: round(r.maxMs, 3),
-      requests: r.requests,
-      non2xx: r.non2xx,
-      errors: r.errors,
-      errorDetail: r.errorDetail,
-      flagged: r.flagged,
-      bodyBytes: r.bodyBytes,
-    })),
+    node: runtime.version,
+    execPath: runtime.execPath,
+    pairs,
+    pairOrder: PAIR_ORDER,
+    noisySpread: NOISY_SPREAD,
     variants: Object.fromEntries(variants.map((v) => [v, VARIANTS[v].describe])),
-    ratios: cases.map((c) => {
-      const ratio = ratioOf(results, c.name);
-      return {
-        case: c.name,
-        variant: c.variant,
-        serviceOverRawRequestsPerSecond: ratio === null ? null : round(ratio, 3),
-        target: c.target ?? null,
-      };
-    }),
+    cases: results.map((r) => ({
+      case: r.case.name,
+      variant: r.case.variant,
+      path: r.case.path,
+      bearer: r.case.bearer,
+      goal: r.case.target ?? null,
+      medianRatio: r.medianRatio === null ? null : round(r.medianRatio, 3),
+      pairRatios: r.pairRatios.map((x) => round(x, 3)),
+      spread: r.spread === null ? null : round(r.spread, 3),
+      noisy: r.noisy,
+      flagged: r.flagged,
+      service: summaryJson(r.targets.service),
+      raw: summaryJson(r.targets.raw),
+      runs: r.runs.map((run) => ({
+        pair: run.pair,
+        target: run.target,
+        requestsPerSecond: round(run.requestsPerSecond, 1),
+        latencyP50Ms: round(run.p50Ms, 3),
+        latencyP99Ms: round(run.p99Ms, 3),
+        latencyMaxMs: round(run.maxMs, 3),
+        requests: run.requests,
+        cpuSeconds: round(run.cpuSeconds, 2),
+        cpuUsPerRequest: Number.isFinite(run.cpuUsPerRequest) ? round(run.cpuUsPerRequest, 2) : null,
+        non2xx: run.non2xx,
+        errors: run.errors,
+        errorDetail: run.errorDetail,
+      })),
+    })),
     traceExportsReceived: traceExports,
   };
+}
+
+/** One runtime's cases for bench/results/history.jsonl. */
+export function comparisonHistory({ runtime, results }: Comparison) {
+  return results.map((r) => ({
+    node: runtime.version,
+    case: r.case.name,
+    variant: r.case.variant,
+    medianRatio: r.medianRatio === null ? null : round(r.medianRatio, 3),
+    spread: r.spread === null ? null : round(r.spread, 3),
+    flagged: r.flagged,
+    noisy: r.noisy,
+    requestsPerSecond: {
+      service: round(r.targets.service.requestsPerSecond, 1),
+      raw: round(r.targets.raw.requestsPerSecond, 1),
+    },
+    cpuUsPerRequest: {
+      service: Number.isFinite(r.targets.service.cpuUsPerRequest)
+        ? round(r.targets.service.cpuUsPerRequest, 2)
+        : null,
+      raw: Number.isFinite(r.targets.raw.cpuUsPerRequest) ? round(r.targets.raw.cpuUsPerRequest, 2) : null,
+    },
+  }));
 }
