@@ -6,7 +6,8 @@
 //   - every reference to the image ghcr.io/reliability-api/reliability-api:<tag> under deploy/ and in
 //     railway.json (the base Deployment and migration Job, the Compose services);
 //   - the VERSION build argument of deploy/compose/compose.yaml;
-//   - the Helm chart's `version` and `appVersion` (deploy/helm/reliability-api/Chart.yaml).
+//   - the Helm chart's `version` and `appVersion` (deploy/helm/reliability-api/Chart.yaml);
+//   - `info.version` of the committed OpenAPI document (docs/openapi.json).
 //
 //   node scripts/bump-version.mjs 1.4.0           # or 1.4.0-rc.1
 //   node scripts/bump-version.mjs --check         # exit 1 unless every place holds package.json's version
@@ -40,6 +41,9 @@ const COMPOSE_VERSION_ARG = /^([ \t]+VERSION:[ \t]*)(['"]?)([^\s'"#]+)\2/gm;
 const CHART_FILE = 'deploy/helm/reliability-api/Chart.yaml';
 // The chart is versioned with the application: one release, one chart version.
 const CHART_VERSIONS = /^((version|appVersion):[ \t]*)(['"]?)([^\s'"#]+)\3/gm;
+const OPENAPI_FILE = 'docs/openapi.json';
+// The first "version" inside "info": the document's own version ("openapi" is the format's).
+const OPENAPI_VERSION = /("info"\s*:\s*\{[\s\S]*?"version"\s*:\s*")([^"]*)(")/;
 
 export { SEMVER };
 
@@ -129,6 +133,12 @@ export function scan(root, to, read = readFrom(root)) {
       if (lock.packages?.[''] !== undefined) lock.packages[''].version = to;
       updated.set('package-lock.json', `${JSON.stringify(lock, null, 2)}\n`);
     }
+  }
+
+  const openapiText = read(OPENAPI_FILE);
+  if (openapiText !== undefined) {
+    places.push({ file: OPENAPI_FILE, what: 'info.version', value: JSON.parse(openapiText).info?.version });
+    if (to !== undefined) updated.set(OPENAPI_FILE, openapiText.replace(OPENAPI_VERSION, `$1${to}$3`));
   }
 
   for (const file of candidateFiles(root)) {

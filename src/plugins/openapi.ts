@@ -3,6 +3,92 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { buildInfo } from '../lib/build-info.js';
+import type { AuthRule } from '../modules/auth/principal.js';
+
+/**
+ * The settings docs/openapi.json is rendered with: the defaults, plus the optional operations a deployment
+ * can turn on (sign-up), so the document lists every operation the API can serve.
+ */
+export const OPENAPI_DOCUMENT_ENV: Record<string, string> = {
+  ENVIRONMENT: 'development',
+  DATABASE_URL: 'pglite://memory',
+  ALLOW_SIGNUP: 'true',
+};
+
+const SECURITY_SCHEMES = {
+  bearer: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT or API key',
+    description:
+      '`Authorization: Bearer <token>`: an access token from /v1/auth/login, or an API key (`rak_...`).',
+  },
+  apiKey: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: 'An API key (`rak_...`) from /v1/api-keys.',
+  },
+} as const;
+
+const TAGS = [
+  {
+    name: 'random',
+    description:
+      'Random values from node:crypto: integers, sequences, decimals, gaussians, strings, UUIDs, bytes.',
+  },
+  {
+    name: 'beacon',
+    description:
+      'A relay of the drand public randomness beacon, cached, with stale answers while it is down.',
+  },
+  {
+    name: 'auth',
+    description: 'Sign-in: access and refresh tokens, logout, password change, sign-up, the JWKS.',
+  },
+  { name: 'users', description: 'Accounts, for admins.' },
+  { name: 'api-keys', description: 'API keys of the signed-in user: create, list, revoke.' },
+  {
+    name: 'admin',
+    description: 'Operations for admins: the audit log, circuit breakers, error triage, fault injection.',
+  },
+  { name: 'slo', description: 'Service level objectives: indicators and the error budget.' },
+  { name: 'health', description: 'Probes and build information.' },
+];
+
+/** What a route accepts, as OpenAPI `security`: any one entry will do; `{}` is "no credentials". */
+export function securityOf(rule: AuthRule | undefined): Record<string, string[]>[] {
+  if (rule === undefined) return [];
+  const sessionOnly = rule.session === true;
+  const credentials: Record<string, string[]>[] = sessionOnly
+    ? [{ bearer: [] }]
+    : [{ bearer: [] }, { apiKey: [] }];
+  return rule.anonymous === true ? [{}, ...credentials] : credentials;
+}
+
+/** A stable camelCase name from the method and path: `GET /v1/users/{id}` -> `getUsersById`. */
+export function operationIdOf(method: string, url: string): string {
+  const words = url
+    .replace(/^\/v1(?=\/|$)/, '')
+    .split('/')
+    .filter(Boolean)
+    .map((part) => (part.startsWith(':') || part.startsWith('{') ? `by-${part.replace(/[:{}]/g, '')}` : part))
+    .flatMap((part) => part.split(/[^A-Za-z0-9]+/))
+    .filter(Boolean);
+  const name = [method.toLowerCase(), ...words]
+    .map((word, i) => (i === 0 ? word : word[0]!.toUpperCase() + word.slice(1)))
+    .join('');
+  return name;
+}
+
+/** Query parameters with a default are optional to a caller, whatever the validation schema says. */
+function optionalDefaults(querystring: unknown): unknown {
+  const q = querystring as
+    { properties?: Record<string, { default?: unknown }>; required?: string[] } | undefined;
+  if (q?.properties === undefined || q.required === undefined) return querystring;
+  const required = q.required.filter((name) => q.properties![name]?.default === undefined);
+  return { ...q, required };
+}
 
 export default fp(
   async (app) => {
@@ -14,11 +100,22 @@ export default fp(
           version: buildInfo.version,
           description:
             'Cryptographically secure, unbiased random values. Every error answer is application/problem+json (RFC 9457).',
+          license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
         },
-        tags: [
-          { name: 'random', description: 'Random values from node:crypto' },
-          { name: 'health', description: 'Probes and build information' },
-        ],
+        servers: [{ url: '/', description: 'This server' }],
+        components: { securitySchemes: SECURITY_SCHEMES },
+        tags: TAGS,
+      },
+      transform: ({ schema, url, route }) => {
+        const method = [route.method].flat()[0] ?? 'GET';
+        const documented = {
+          ...schema,
+          operationId:
+            (schema as { operationId?: string } | undefined)?.operationId ?? operationIdOf(method, url),
+          security: securityOf(route.config?.auth),
+          ...(schema?.querystring === undefined ? {} : { querystring: optionalDefaults(schema.querystring) }),
+        };
+        return { schema: documented, url };
       },
       // Name shared schemas after their $id in the document instead of def-0, def-1...
       refResolver: {
