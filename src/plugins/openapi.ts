@@ -81,6 +81,64 @@ export function operationIdOf(method: string, url: string): string {
   return name;
 }
 
+const problem = (description: string, headers: Record<string, unknown> = {}) => ({
+  description,
+  ...(Object.keys(headers).length === 0 ? {} : { headers }),
+  content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
+});
+const RETRY_AFTER = { description: 'Seconds to wait before trying again.', type: 'integer', minimum: 1 };
+const RATE_LIMIT_HEADERS = {
+  'retry-after': RETRY_AFTER,
+  ratelimit: {
+    description: 'IETF RateLimit: the policy, what remains (r) and when it resets (t).',
+    type: 'string',
+  },
+  'ratelimit-policy': {
+    description: 'IETF RateLimit-Policy: quota (q) per window (w) in seconds.',
+    type: 'string',
+  },
+};
+
+interface RouteFacts {
+  url: string;
+  schema: Record<string, unknown> | undefined;
+  config: { auth?: AuthRule; operational?: boolean; idempotency?: boolean } | undefined;
+}
+
+/** The error answers a route can give, from what it takes and which protections it passes through. */
+export function errorResponses(route: RouteFacts): Record<string, unknown> {
+  const { schema, config } = route;
+  const rule = config?.auth;
+  const body = schema?.body !== undefined;
+  const input = body || ['querystring', 'params', 'headers'].some((k) => schema?.[k] !== undefined);
+  const responses: Record<string, unknown> = {};
+  if (input) responses['400'] = problem('Invalid input: every offending parameter is named in `errors`.');
+  if (rule !== undefined)
+    responses['401'] = problem('Missing or invalid credentials.', {
+      'www-authenticate': { description: 'The Bearer challenge (RFC 6750).', type: 'string' },
+    });
+  if (rule?.scope !== undefined || rule?.session === true)
+    responses['403'] = problem('The credentials do not grant this operation.');
+  if (/[{:]/.test(route.url)) responses['404'] = problem('No such resource.');
+  if (config?.idempotency === true) {
+    responses['409'] = problem('A request with this Idempotency-Key is still running.', {
+      'retry-after': RETRY_AFTER,
+    });
+    responses['422'] = problem('This Idempotency-Key was used for a different request.');
+  }
+  if (body) {
+    responses['413'] = problem('The body is larger than the limit.');
+    responses['415'] = problem('The body is not JSON (or form-encoded, where accepted).');
+  }
+  if (config?.operational !== true) {
+    responses['429'] = problem('Over the rate limit.', RATE_LIMIT_HEADERS);
+    responses['503'] = problem('Overloaded, or a dependency is unavailable; retry after the given delay.', {
+      'retry-after': RETRY_AFTER,
+    });
+  }
+  return responses;
+}
+
 /** Query parameters with a default are optional to a caller, whatever the validation schema says. */
 function optionalDefaults(querystring: unknown): unknown {
   const q = querystring as
@@ -113,6 +171,17 @@ export default fp(
           operationId:
             (schema as { operationId?: string } | undefined)?.operationId ?? operationIdOf(method, url),
           security: securityOf(route.config?.auth),
+          ...(schema?.response === undefined
+            ? {}
+            : {
+                response: {
+                  ...errorResponses({ url, schema: schema as Record<string, unknown>, config: route.config }),
+                  ...(schema.response as Record<string, unknown>),
+                  // Every error is problem+json, whatever its status (the route schemas say only "a Problem").
+                  '4xx': problem('Any other client error.'),
+                  '5xx': problem('A server error; its detail is shown in development only.'),
+                },
+              }),
           ...(schema?.querystring === undefined ? {} : { querystring: optionalDefaults(schema.querystring) }),
         };
         return { schema: documented, url };

@@ -5,7 +5,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { OPENAPI_DOCUMENT_ENV, operationIdOf, securityOf } from '../../src/plugins/openapi.js';
+import {
+  OPENAPI_DOCUMENT_ENV,
+  errorResponses,
+  operationIdOf,
+  securityOf,
+} from '../../src/plugins/openapi.js';
 import { useTestApp } from '../helpers/app.js';
 
 const committed = JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8'));
@@ -58,6 +63,31 @@ describe('docs/openapi.json', () => {
     expect(Object.keys(committed.components.securitySchemes).sort()).toEqual(['apiKey', 'bearer']);
   });
 
+  it('documents the error answers each operation can give, all problem+json, with their headers', () => {
+    const responses = (path: string, method = 'get') => committed.paths[path][method].responses;
+    const patchUser = responses('/v1/users/{id}', 'patch');
+    for (const status of ['400', '401', '403', '404', '413', '415', '429', '503', '4XX', '5XX']) {
+      expect(Object.keys(patchUser[status].content), status).toEqual(['application/problem+json']);
+      expect(patchUser[status].content['application/problem+json'].schema.$ref).toBe(
+        '#/components/schemas/Problem',
+      );
+    }
+    expect(Object.keys(patchUser['429'].headers).sort()).toEqual([
+      'ratelimit',
+      'ratelimit-policy',
+      'retry-after',
+    ]);
+    expect(Object.keys(patchUser['503'].headers)).toEqual(['retry-after']);
+    expect(Object.keys(patchUser['401'].headers)).toEqual(['www-authenticate']);
+    const createKey = responses('/v1/api-keys', 'post');
+    expect(createKey).toHaveProperty('409');
+    expect(createKey).toHaveProperty('422');
+    const random = responses('/v1/random');
+    expect(random).not.toHaveProperty('404');
+    expect(random).not.toHaveProperty('413');
+    expect(responses('/health/ready')).not.toHaveProperty('429');
+  });
+
   it('marks query parameters that have a default as optional, and the server still applies the default', async () => {
     const params = committed.paths['/v1/random/integers'].get.parameters as Operation['parameters'];
     expect(params!.filter((p) => p.in === 'query' && p.required === true)).toEqual([]);
@@ -83,5 +113,9 @@ describe('operationIdOf and securityOf', () => {
       { bearer: [] },
       { apiKey: [] },
     ]);
+  });
+
+  it('derives no error answers for a route that takes nothing and is not limited', () => {
+    expect(errorResponses({ url: '/health/live', schema: {}, config: { operational: true } })).toEqual({});
   });
 });
