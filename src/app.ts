@@ -17,6 +17,7 @@ import { buildInfo } from './lib/build-info.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import randomRoutes from './modules/random/routes.js';
 import { beaconRoutes } from './modules/beacon/routes.js';
+import { homeRoutes } from './modules/home/routes.js';
 import { AccessLogController } from './observability/access-log.js';
 import { createLogger } from './observability/logger.js';
 import formbody from '@fastify/formbody';
@@ -130,6 +131,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
   await app.register(openapi);
   if (config.FAULT_INJECTION_ENABLED) await app.register(faultInjection);
   await app.register(health, { commit: config.APP_COMMIT });
+  await app.register(homeRoutes);
   await app.register(jwksRoute);
   await app.register(randomRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS });
   await app.register(beaconRoutes, { prefix: '/v1', anonymous: config.ANONYMOUS_ACCESS, config, clock });

@@ -54,6 +54,7 @@ const TAGS = [
   },
   { name: 'slo', description: 'Service level objectives: indicators and the error budget.' },
   { name: 'health', description: 'Probes and build information.' },
+  { name: 'about', description: 'What this API is, and where to start.' },
 ];
 
 /** What a route accepts, as OpenAPI `security`: any one entry will do; `{}` is "no credentials". */
