@@ -1,14 +1,16 @@
 // The shutdown plan, in order: readiness fails at once; for SHUTDOWN_DRAIN_SECONDS the listener keeps
 // accepting (load balancers still route here until they see the failed probe); then the listener stops,
 // in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_SECONDS), onClose closes Redis and PostgreSQL;
-// exit 0. A second signal exits at once with 1. A crash runs the same plan with a non-zero exit.
+// exit 0. A second signal exits at once with 1. A crash runs the same plan with a non-zero exit. In
+// development a Ctrl-C (SIGINT) skips the drain: it exists for load balancers, not for a laptop.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App } from '../app.js';
 import type { Config } from '../config/schema.js';
 
 export interface ShutdownOptions {
   app: App;
-  config: Pick<Config, 'SHUTDOWN_DRAIN_SECONDS' | 'SHUTDOWN_TIMEOUT_SECONDS'>;
+  config: Pick<Config, 'SHUTDOWN_DRAIN_SECONDS' | 'SHUTDOWN_TIMEOUT_SECONDS'> &
+    Partial<Pick<Config, 'ENVIRONMENT'>>;
   exit: (code: number) => void;
   /**
    * Whether SIGTERM and SIGINT start the plan. A worker process ignores them: a terminal's Ctrl-C or
@@ -33,9 +35,11 @@ export function installShutdown({
     }
     started = true;
     app.lifecycle.beginDrain();
-    app.log.info({ reason, drain_seconds: config.SHUTDOWN_DRAIN_SECONDS }, 'shutdown: draining');
+    const drainSeconds =
+      reason === 'SIGINT' && config.ENVIRONMENT === 'development' ? 0 : config.SHUTDOWN_DRAIN_SECONDS;
+    app.log.info({ reason, drain_seconds: drainSeconds }, 'shutdown: draining');
     // Drain here, not in a preClose hook: once Fastify's close() begins, the listener stops accepting.
-    await sleep(config.SHUTDOWN_DRAIN_SECONDS * 1000);
+    await sleep(drainSeconds * 1000);
 
     const timer = setTimeout(() => {
       app.log.error({ timeout_seconds: config.SHUTDOWN_TIMEOUT_SECONDS }, 'shutdown: timed out, exiting');

@@ -47,6 +47,12 @@ export const settings = {
     default: 'info',
     description: 'Minimum level of JSON log lines.',
   }),
+  LOG_FORMAT: setting({
+    schema: z.enum(['auto', 'json', 'pretty']),
+    default: 'auto',
+    description:
+      'How log lines are written: `json`, one JSON object per line (what log collectors read); `pretty`, colored and aligned for a person; `auto`, pretty in development when stdout is a terminal, JSON otherwise.',
+  }),
   DATABASE_URL: setting({
     schema: url(['postgres:', 'postgresql:', 'pglite:']),
     defaultDoc: 'unset: embedded PGlite under `DATA_DIR`',

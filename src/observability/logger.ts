@@ -1,6 +1,7 @@
 // Logger options shared by the service and its CLI: pino JSON lines with ISO times, a fixed `service`
 // field, redaction of every credential-bearing field we know of, and trace ids when tracing is on.
 import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import type { Config } from '../config/schema.js';
 import { otlpEndpoint, traceLogMixin } from './tracing.js';
 
@@ -34,7 +35,13 @@ export const REDACT_PATHS = [
 ];
 
 export type LoggerConfig = Pick<Config, 'LOG_LEVEL'> &
-  Partial<Pick<Config, 'OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>>;
+  Partial<Pick<Config, 'OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'LOG_FORMAT' | 'ENVIRONMENT'>>;
+
+/** Pretty lines for a person at a terminal in development; JSON for everything that reads logs. */
+export function prettyLogs(config: LoggerConfig, isTTY = process.stdout.isTTY === true): boolean {
+  if (config.LOG_FORMAT === 'pretty') return true;
+  return config.LOG_FORMAT === 'auto' && config.ENVIRONMENT === 'development' && isTTY;
+}
 
 export function loggerOptions(config: LoggerConfig, service: string, version: string): pino.LoggerOptions {
   const options = {
@@ -66,5 +73,11 @@ export function createLogger(
         return line;
       },
     };
+  if (destination === undefined && prettyLogs(config))
+    // pino-pretty as a stream in this process: lines still go through pino as JSON (and to the tap).
+    return pino(
+      options,
+      pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service,version' }),
+    );
   return pino(options, destination ?? pino.destination({ sync: false }));
 }

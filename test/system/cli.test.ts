@@ -175,6 +175,32 @@ describe('graceful shutdown', { timeout: 90_000 }, () => {
     expect(code).toBe(1);
   });
 
+  const databases = useTestDatabases();
+  // On PostgreSQL: a development server on the embedded database takes seconds to start, twice here.
+  it.skipIf(!inject('postgresAvailable'))(
+    'when Ctrl-C (SIGINT) stops a development server, then it skips the drain; SIGTERM still drains',
+    async () => {
+      const { url } = await databases.fresh('dev_shutdown');
+      const development = { ENVIRONMENT: 'development', SHUTDOWN_DRAIN_SECONDS: '30', DATABASE_URL: url };
+      const interrupted = await startServer(development);
+      interrupted.server.child.kill('SIGINT');
+      const { code } = await interrupted.server.exited;
+      expect(code).toBe(0);
+      const draining = logLines(interrupted.server.stdout()).find((l) => l.msg === 'shutdown: draining');
+      expect(draining).toMatchObject({ reason: 'SIGINT', drain_seconds: 0 });
+
+      const terminated = await startServer(development);
+      terminated.server.child.kill('SIGTERM');
+      await sleep(500);
+      // Still draining: a load balancer's SIGTERM gets the drain whatever the environment.
+      expect((await fetch(`${terminated.base}/health/ready`)).status).toBe(503);
+      terminated.server.child.kill('SIGKILL');
+      await terminated.server.exited;
+      const line = logLines(terminated.server.stdout()).find((l) => l.msg === 'shutdown: draining');
+      expect(line).toMatchObject({ reason: 'SIGTERM', drain_seconds: 30 });
+    },
+  );
+
   it('when in-flight requests outlast SHUTDOWN_TIMEOUT_SECONDS, then the process exits 1', async () => {
     const { server, base } = await startServer({
       SHUTDOWN_DRAIN_SECONDS: '0',

@@ -234,3 +234,15 @@ describe('docs/configuration.md', () => {
     for (const key of contract) expect(Object.keys(settings)).toContain(key);
   });
 });
+
+describe('LOG_FORMAT', () => {
+  it('when auto, then pretty only in development at a terminal; json and pretty are what they say', async () => {
+    const { prettyLogs } = await import('../../src/observability/logger.js');
+    const base = { LOG_LEVEL: 'info' as const };
+    expect(prettyLogs({ ...base, LOG_FORMAT: 'auto', ENVIRONMENT: 'development' }, true)).toBe(true);
+    expect(prettyLogs({ ...base, LOG_FORMAT: 'auto', ENVIRONMENT: 'development' }, false)).toBe(false);
+    expect(prettyLogs({ ...base, LOG_FORMAT: 'auto', ENVIRONMENT: 'production' }, true)).toBe(false);
+    expect(prettyLogs({ ...base, LOG_FORMAT: 'json', ENVIRONMENT: 'development' }, true)).toBe(false);
+    expect(prettyLogs({ ...base, LOG_FORMAT: 'pretty', ENVIRONMENT: 'production' }, false)).toBe(true);
+  });
+});
