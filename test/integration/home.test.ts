@@ -30,7 +30,7 @@ describe('GET /', () => {
     const index = (await t.app.inject({ url: '/' })).json();
     expect(html).toContain(`<small>${index.version}</small>`);
     expect(html).toContain('curl &#39;http://api.test/v1/random/integers?min=1&amp;max=49');
-    for (const link of Object.values(index.links) as { href: string }[])
+    for (const link of Object.values<{ href: string }>(index.links))
       expect(html).toContain(`href="${link.href.replaceAll('&', '&amp;')}"`);
   });
 
@@ -44,7 +44,7 @@ describe('GET /', () => {
 
   it('when each link is followed, then it answers 200', async () => {
     const index = (await t.app.inject({ url: '/' })).json();
-    for (const link of Object.values(index.links) as { href: string }[]) {
+    for (const link of Object.values<{ href: string }>(index.links)) {
       const response = await t.app.inject({ url: link.href });
       expect(response.statusCode, link.href).toBe(200);
     }
