@@ -1,5 +1,5 @@
 // A typed client of the Reliability API: openapi-fetch over the types openapi-typescript generates from
-// docs/openapi.json (`npm run client` regenerates schema.d.ts; a test fails when it is stale). Every path,
+// docs/openapi.json (`npm run openapi` regenerates schema.d.ts; a test fails when it is stale). Every path,
 // parameter, body and answer is typed, errors included: an error's body is the API's problem+json.
 import createFetchClient, { type Client, type ClientOptions } from 'openapi-fetch';
 import type { components, paths } from './schema.js';
