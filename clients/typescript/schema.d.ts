@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the event loop is running */
+        /**
+         * Liveness: the event loop is running
+         * @description 200 while the process can answer at all. Checks nothing else, so a dependency outage never makes an orchestrator restart healthy instances.
+         */
         get: operations["getHealthLive"];
         put?: never;
         post?: never;
@@ -28,7 +31,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: can this instance serve traffic now? */
+        /**
+         * Readiness: can this instance serve traffic now?
+         * @description 200 `ready` (or `degraded` when only optional dependencies such as Redis are down, each named in `checks`); 503 `not_ready` while starting, draining for shutdown, or when the database is unreachable. Load balancers route by it.
+         */
         get: operations["getHealthReady"];
         put?: never;
         post?: never;
@@ -45,7 +51,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Startup: initialization (migrations included) has finished */
+        /**
+         * Startup: initialization (migrations included) has finished
+         * @description 503 until the schema is migrated and identity state is loaded, then 200 for good. Orchestrators hold liveness and readiness probes until it passes.
+         */
         get: operations["getHealthStartup"];
         put?: never;
         post?: never;
@@ -62,7 +71,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Build information */
+        /**
+         * Build information
+         * @description The version, commit and Node.js runtime of this instance.
+         */
         get: operations["getVersion"];
         put?: never;
         post?: never;
@@ -99,7 +111,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Public keys that verify access tokens (when tokens are signed with EdDSA) */
+        /**
+         * Public keys that verify access tokens (when tokens are signed with EdDSA)
+         * @description A JWKS (RFC 7517) of the current signing key and the previous keys still accepted during a rotation. 404 when tokens are signed with a shared secret (HS256), which has no public part.
+         */
         get: operations["getWellKnownJwksJson"];
         put?: never;
         post?: never;
@@ -116,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One random integer in [min, max] */
+        /**
+         * One random integer in [min, max]
+         * @description Drawn from node:crypto by rejection sampling, so every value in the range is equally likely. Bounds are inclusive and must be safe integers with min <= max.
+         */
         get: operations["getRandom"];
         put?: never;
         post?: never;
@@ -133,7 +151,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Random integers in [min, max], optionally unique, in base 2, 8, 10 or 16 */
+        /**
+         * Random integers in [min, max], optionally unique, in base 2, 8, 10 or 16
+         * @description Up to 10,000 values, each uniform over the inclusive range. With `unique=true` no value repeats (the range must hold `count` values). Values in base 2, 8 or 16 are strings.
+         */
         get: operations["getRandomIntegers"];
         put?: never;
         post?: never;
@@ -150,7 +171,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A uniformly random permutation of min..max */
+        /**
+         * A uniformly random permutation of min..max
+         * @description Every integer from min to max once, shuffled by Fisher-Yates over node:crypto; at most 10,000 values.
+         */
         get: operations["getRandomSequences"];
         put?: never;
         post?: never;
@@ -167,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Uniform decimals in [0, 1) */
+        /**
+         * Uniform decimals in [0, 1)
+         * @description Each value has `places` decimal places (1 to 14) and is uniform over the grid of that many places.
+         */
         get: operations["getRandomDecimals"];
         put?: never;
         post?: never;
@@ -184,7 +211,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Normally distributed values */
+        /**
+         * Normally distributed values
+         * @description Gaussian deviates with the given mean and standard deviation (Box-Muller over 53-bit uniform doubles), rounded to `places` decimal places.
+         */
         get: operations["getRandomGaussians"];
         put?: never;
         post?: never;
@@ -201,7 +231,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Random strings over a named or custom alphabet */
+        /**
+         * Random strings over a named or custom alphabet
+         * @description Each character is drawn uniformly from the alphabet: a named `charset`, or `chars` with 2 to 256 distinct characters. With `unique=true` no string repeats.
+         */
         get: operations["getRandomStrings"];
         put?: never;
         post?: never;
@@ -218,7 +251,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** UUIDs, version 4 (random) or 7 (time-ordered) */
+        /**
+         * UUIDs, version 4 (random) or 7 (time-ordered)
+         * @description RFC 9562 UUIDs. Version 7 ids sort by creation time, which suits database keys; version 4 ids carry 122 random bits.
+         */
         get: operations["getRandomUuids"];
         put?: never;
         post?: never;
@@ -235,7 +271,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Random bytes, base64 or hex encoded */
+        /**
+         * Random bytes, base64 or hex encoded
+         * @description `size` bytes (1 to 65,536) from node:crypto, encoded as base64 or hex.
+         */
         get: operations["getRandomBytes"];
         put?: never;
         post?: never;
@@ -252,7 +291,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The latest round of the drand randomness beacon (the last known one, stale, when it is down) */
+        /**
+         * The latest round of the drand randomness beacon (the last known one, stale, when it is down)
+         * @description Relayed from the drand League of Entropy beacon and cached until the next round is due. While the beacon is unreachable the last known round is answered with `stale: true` and `X-Cache: stale`; with nothing known yet, 503 with Retry-After.
+         */
         get: operations["getBeaconLatest"];
         put?: never;
         post?: never;
@@ -269,7 +311,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One round of the drand randomness beacon */
+        /**
+         * One round of the drand randomness beacon
+         * @description A published round never changes, so it is cached for long. 404 when the round does not exist yet.
+         */
         get: operations["getBeaconRoundsByRound"];
         put?: never;
         post?: never;
@@ -308,7 +353,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Rotate a refresh token: a new pair; the old refresh token stops working */
+        /**
+         * Rotate a refresh token: a new pair; the old refresh token stops working
+         * @description Each refresh token works once. Presenting a token that was already rotated is treated as theft: the whole session is revoked.
+         */
         post: operations["postAuthRefresh"];
         delete?: never;
         options?: never;
@@ -325,7 +373,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End the session: its access and refresh tokens stop working on every replica */
+        /**
+         * End the session: its access and refresh tokens stop working on every replica
+         * @description Revokes the session of the access token (and of the refresh token given, when it belongs to the same user); every replica refuses them within a second.
+         */
         post: operations["postAuthLogout"];
         delete?: never;
         options?: never;
@@ -340,7 +391,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller */
+        /**
+         * The caller
+         * @description The user behind the access token or API key: id, username, role and creation time.
+         */
         get: operations["getAuthMe"];
         put?: never;
         post?: never;
@@ -358,7 +412,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Change the caller's password; their other sessions are revoked */
+        /**
+         * Change the caller's password; their other sessions are revoked
+         * @description Needs the current password. The new one must meet the password policy; every other session of the user ends at once.
+         */
         put: operations["putAuthPassword"];
         post?: never;
         delete?: never;
@@ -376,7 +433,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign up (served only when ALLOW_SIGNUP=true) */
+        /**
+         * Sign up (served only when ALLOW_SIGNUP=true)
+         * @description Creates a user with the `user` role. The route exists only when ALLOW_SIGNUP is on; otherwise it is a 404.
+         */
         post: operations["postAuthRegister"];
         delete?: never;
         options?: never;
@@ -391,10 +451,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users (admin), oldest first */
+        /**
+         * List users (admin), oldest first
+         * @description Paged: pass the `next_cursor` of a page as `cursor` for the next one.
+         */
         get: operations["getUsers"];
         put?: never;
-        /** Create a user (admin) */
+        /**
+         * Create a user (admin)
+         * @description Username rules and the password policy apply; a taken username (in any case) is a 409. Accepts an Idempotency-Key, so a retried request creates the user once.
+         */
         post: operations["postUsers"];
         delete?: never;
         options?: never;
@@ -409,14 +475,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A user (admin, or the user themself) */
+        /**
+         * A user (admin, or the user themself)
+         * @description A non-admin asking for another user gets 403.
+         */
         get: operations["getUsersById"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change role or disable (admin); takes effect on every replica at once */
+        /**
+         * Change role or disable (admin); takes effect on every replica at once
+         * @description Disabling a user revokes their sessions and API keys on every replica within a second.
+         */
         patch: operations["patchUsersById"];
         trace?: never;
     };
@@ -427,10 +499,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's API keys (never the secret) */
+        /**
+         * The caller's API keys (never the secret)
+         * @description Each key's id, name, prefix (to recognise it), scopes and dates.
+         */
         get: operations["getApiKeys"];
         put?: never;
-        /** Create an API key (shown once) */
+        /**
+         * Create an API key (shown once)
+         * @description The key holds a subset of the caller's scopes and may expire. Its secret is in this answer only; only a hash is stored. Accepts an Idempotency-Key.
+         */
         post: operations["postApiKeys"];
         delete?: never;
         options?: never;
@@ -448,7 +526,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key, at once on every replica */
+        /**
+         * Revoke an API key, at once on every replica
+         * @description The caller's own keys, or any key for an admin. Every replica refuses the key within a second.
+         */
         delete: operations["deleteApiKeysById"];
         options?: never;
         head?: never;
@@ -462,7 +543,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Security audit events (admin), newest first */
+        /**
+         * Security audit events (admin), newest first
+         * @description Logins, failed logins, sessions, password changes, users and API keys: who, from where, with which request id. Paged by `cursor`.
+         */
         get: operations["getAdminAudit"];
         put?: never;
         post?: never;
@@ -479,7 +563,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Circuit breakers of outbound dependencies on this instance (admin) */
+        /**
+         * Circuit breakers of outbound dependencies on this instance (admin)
+         * @description Each breaker's state (closed, open, half-open, isolated), its recent counts, and when an open breaker tries again.
+         */
         get: operations["getAdminBreakers"];
         put?: never;
         post?: never;
@@ -498,7 +585,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Hold a circuit breaker open (admin): calls fail fast until it is closed */
+        /**
+         * Hold a circuit breaker open (admin): calls fail fast until it is closed
+         * @description For an upstream known to be down or misbehaving: calls fail at once (or are answered from the fallback cache) until the breaker is closed. Logged with the operator and the request id. Applies to this instance.
+         */
         post: operations["postAdminBreakersByNameOpen"];
         delete?: never;
         options?: never;
@@ -515,7 +605,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Close a circuit breaker (admin), releasing a hold or ending an open period now */
+        /**
+         * Close a circuit breaker (admin), releasing a hold or ending an open period now
+         * @description Calls go to the dependency again at once. Logged with the operator and the request id. Applies to this instance.
+         */
         post: operations["postAdminBreakersByNameClose"];
         delete?: never;
         options?: never;
@@ -532,7 +625,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Close a circuit breaker and zero its counts (admin) */
+        /**
+         * Close a circuit breaker and zero its counts (admin)
+         * @description As close, and the counts start again from zero. Logged with the operator and the request id. Applies to this instance.
+         */
         post: operations["postAdminBreakersByNameReset"];
         delete?: never;
         options?: never;
@@ -547,7 +643,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent errors grouped by fingerprint (admin) */
+        /**
+         * Recent errors grouped by fingerprint (admin)
+         * @description 5xx answers of this instance, grouped by a fingerprint of the error code, its message with ids, numbers and quoted values taken out, and the route; with counts, first and last seen, and redacted samples.
+         */
         get: operations["getAdminErrors"];
         put?: never;
         post?: never;
@@ -564,7 +663,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent error groups with a likely cause, severity and next steps (admin) */
+        /**
+         * Recent error groups with a likely cause, severity and next steps (admin)
+         * @description A summary of the error groups: from an LLM when one is configured (TRIAGE_LLM_*), else from rules; falls back to the rules when the LLM fails.
+         */
         get: operations["getAdminErrorsSummary"];
         put?: never;
         post?: never;
@@ -581,7 +683,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Service level objectives, current indicators and error budget */
+        /**
+         * Service level objectives, current indicators and error budget
+         * @description The success-ratio and latency objectives, the indicators over the window (from Prometheus when PROMETHEUS_BASE_URL is set, else from this process's own metrics) and the error budget left.
+         */
         get: operations["getSlo"];
         put?: never;
         post?: never;
@@ -598,7 +703,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Alias of /v1/slo */
+        /**
+         * Alias of /v1/slo
+         * @description The success-ratio and latency objectives, the indicators over the window (from Prometheus when PROMETHEUS_BASE_URL is set, else from this process's own metrics) and the error budget left.
+         */
         get: operations["getSloReport"];
         put?: never;
         post?: never;

@@ -100,6 +100,8 @@ export default fp(
       schema: {
         tags: ['health'],
         summary: 'Liveness: the event loop is running',
+        description:
+          '200 while the process can answer at all. Checks nothing else, so a dependency outage never makes an orchestrator restart healthy instances.',
         response: { 200: StatusSchema },
       },
     };
@@ -112,6 +114,8 @@ export default fp(
       schema: {
         tags: ['health'],
         summary: 'Readiness: can this instance serve traffic now?',
+        description:
+          '200 `ready` (or `degraded` when only optional dependencies such as Redis are down, each named in `checks`); 503 `not_ready` while starting, draining for shutdown, or when the database is unreachable. Load balancers route by it.',
         response: { 200: ReadySchema, 503: ReadySchema },
       },
     };
@@ -136,6 +140,8 @@ export default fp(
         schema: {
           tags: ['health'],
           summary: 'Startup: initialization (migrations included) has finished',
+          description:
+            '503 until the schema is migrated and identity state is loaded, then 200 for good. Orchestrators hold liveness and readiness probes until it passes.',
           response: { 200: StatusSchema, 503: StatusSchema },
         },
       },
@@ -149,7 +155,12 @@ export default fp(
       '/version',
       {
         config: { operational: true },
-        schema: { tags: ['health'], summary: 'Build information', response: { 200: VersionSchema } },
+        schema: {
+          tags: ['health'],
+          summary: 'Build information',
+          description: 'The version, commit and Node.js runtime of this instance.',
+          response: { 200: VersionSchema },
+        },
       },
       async () => ({
         version: buildInfo.version,

@@ -31,6 +31,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Create an API key (shown once)',
+        description:
+          "The key holds a subset of the caller's scopes and may expire. Its secret is in this answer only; only a hash is stored. Accepts an Idempotency-Key.",
         body: S.CreateKeyBody,
         response: withProblems({ 201: S.CreatedKey }),
       },
@@ -49,6 +51,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: "The caller's API keys (never the secret)",
+        description: "Each key's id, name, prefix (to recognise it), scopes and dates.",
         response: withProblems({ 200: S.ApiKeyList }),
       },
     },
@@ -62,6 +65,8 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Revoke an API key, at once on every replica',
+        description:
+          "The caller's own keys, or any key for an admin. Every replica refuses the key within a second.",
         params: IdParams,
         response: withProblems({ 204: Type.Null() }),
       },

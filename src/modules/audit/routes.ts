@@ -12,6 +12,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['admin'],
         summary: 'Security audit events (admin), newest first',
+        description:
+          'Logins, failed logins, sessions, password changes, users and API keys: who, from where, with which request id. Paged by `cursor`.',
         querystring: S.AuditQuery,
         response: withProblems({ 200: S.AuditPage }),
       },

@@ -44,6 +44,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ allowSignup: boolean }> = a
       schema: {
         tags,
         summary: 'Rotate a refresh token: a new pair; the old refresh token stops working',
+        description:
+          'Each refresh token works once. Presenting a token that was already rotated is treated as theft: the whole session is revoked.',
         body: S.RefreshBody,
         response: withProblems({ 200: S.TokenPair }),
       },
@@ -61,6 +63,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ allowSignup: boolean }> = a
       schema: {
         tags,
         summary: 'End the session: its access and refresh tokens stop working on every replica',
+        description:
+          'Revokes the session of the access token (and of the refresh token given, when it belongs to the same user); every replica refuses them within a second.',
         body: Type.Optional(S.LogoutBody),
         response: withProblems({ 204: Type.Null() }),
       },
@@ -75,7 +79,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ allowSignup: boolean }> = a
     '/auth/me',
     {
       config: { auth: {} },
-      schema: { tags, summary: 'The caller', response: withProblems({ 200: S.Me }) },
+      schema: {
+        tags,
+        summary: 'The caller',
+        description: 'The user behind the access token or API key: id, username, role and creation time.',
+        response: withProblems({ 200: S.Me }),
+      },
     },
     async (request) => {
       const principal = request.principal!;
@@ -104,6 +113,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ allowSignup: boolean }> = a
       schema: {
         tags,
         summary: "Change the caller's password; their other sessions are revoked",
+        description:
+          'Needs the current password. The new one must meet the password policy; every other session of the user ends at once.',
         body: S.PasswordBody,
         response: withProblems({ 204: Type.Null() }),
       },
@@ -127,6 +138,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ allowSignup: boolean }> = a
         schema: {
           tags,
           summary: 'Sign up (served only when ALLOW_SIGNUP=true)',
+          description:
+            'Creates a user with the `user` role. The route exists only when ALLOW_SIGNUP is on; otherwise it is a 404.',
           body: S.RegisterBody,
           response: withProblems({ 201: PublicUser }),
         },
@@ -150,6 +163,8 @@ export const jwksRoute: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Public keys that verify access tokens (when tokens are signed with EdDSA)',
+        description:
+          'A JWKS (RFC 7517) of the current signing key and the previous keys still accepted during a rotation. 404 when tokens are signed with a shared secret (HS256), which has no public part.',
         response: withProblems({ 200: S.Jwks }),
       },
     },

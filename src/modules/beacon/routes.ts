@@ -55,6 +55,8 @@ export const beaconRoutes: FastifyPluginAsyncTypebox<{
         tags,
         summary:
           'The latest round of the drand randomness beacon (the last known one, stale, when it is down)',
+        description:
+          'Relayed from the drand League of Entropy beacon and cached until the next round is due. While the beacon is unreachable the last known round is answered with `stale: true` and `X-Cache: stale`; with nothing known yet, 503 with Retry-After.',
         querystring: S.NoQuery,
         response: withProblems({ 200: { ...S.BeaconReply, headers } }),
       },
@@ -73,6 +75,8 @@ export const beaconRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary: 'One round of the drand randomness beacon',
+        description:
+          'A published round never changes, so it is cached for long. 404 when the round does not exist yet.',
         params: S.RoundParams,
         querystring: S.NoQuery,
         response: withProblems({ 200: { ...S.BeaconReply, headers } }),

@@ -55,6 +55,13 @@ const SUMMARIES: Record<BreakerAction, string> = {
   close: 'Close a circuit breaker (admin), releasing a hold or ending an open period now',
   reset: 'Close a circuit breaker and zero its counts (admin)',
 };
+const DESCRIPTIONS: Record<BreakerAction, string> = {
+  open: 'For an upstream known to be down or misbehaving: calls fail at once (or are answered from the fallback cache) until the breaker is closed. Logged with the operator and the request id. Applies to this instance.',
+  close:
+    'Calls go to the dependency again at once. Logged with the operator and the request id. Applies to this instance.',
+  reset:
+    'As close, and the counts start again from zero. Logged with the operator and the request id. Applies to this instance.',
+};
 
 export const breakerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addSchema(BreakerSnapshotSchema);
@@ -67,6 +74,8 @@ export const breakerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Circuit breakers of outbound dependencies on this instance (admin)',
+        description:
+          "Each breaker's state (closed, open, half-open, isolated), its recent counts, and when an open breaker tries again.",
         response: withProblems({ 200: BreakerList }),
       },
     },
@@ -81,6 +90,7 @@ export const breakerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         schema: {
           tags,
           summary: SUMMARIES[action],
+          description: DESCRIPTIONS[action],
           params: BreakerParams,
           response: withProblems({ 200: Type.Ref(BreakerSnapshotSchema) }),
         },

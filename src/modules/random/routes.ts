@@ -26,6 +26,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'One random integer in [min, max]',
+        description:
+          'Drawn from node:crypto by rejection sampling, so every value in the range is equally likely. Bounds are inclusive and must be safe integers with min <= max.',
         querystring: S.SingleQuery,
         response: withProblems({ 200: S.SingleReply }),
       },
@@ -43,6 +45,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'Random integers in [min, max], optionally unique, in base 2, 8, 10 or 16',
+        description:
+          'Up to 10,000 values, each uniform over the inclusive range. With `unique=true` no value repeats (the range must hold `count` values). Values in base 2, 8 or 16 are strings.',
         querystring: S.IntegersQuery,
         response: withProblems({ 200: S.IntegersReply }),
       },
@@ -60,6 +64,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'A uniformly random permutation of min..max',
+        description:
+          'Every integer from min to max once, shuffled by Fisher-Yates over node:crypto; at most 10,000 values.',
         querystring: S.SequenceQuery,
         response: withProblems({ 200: S.SequenceReply }),
       },
@@ -77,6 +83,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'Uniform decimals in [0, 1)',
+        description:
+          'Each value has `places` decimal places (1 to 14) and is uniform over the grid of that many places.',
         querystring: S.DecimalsQuery,
         response: withProblems({ 200: S.DecimalsReply }),
       },
@@ -94,6 +102,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'Normally distributed values',
+        description:
+          'Gaussian deviates with the given mean and standard deviation (Box-Muller over 53-bit uniform doubles), rounded to `places` decimal places.',
         querystring: S.GaussiansQuery,
         response: withProblems({ 200: S.GaussiansReply }),
       },
@@ -112,6 +122,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'Random strings over a named or custom alphabet',
+        description:
+          'Each character is drawn uniformly from the alphabet: a named `charset`, or `chars` with 2 to 256 distinct characters. With `unique=true` no string repeats.',
         querystring: S.StringsQuery,
         response: withProblems({ 200: S.StringsReply }),
       },
@@ -129,6 +141,8 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'UUIDs, version 4 (random) or 7 (time-ordered)',
+        description:
+          'RFC 9562 UUIDs. Version 7 ids sort by creation time, which suits database keys; version 4 ids carry 122 random bits.',
         querystring: S.UuidsQuery,
         response: withProblems({ 200: S.UuidsReply }),
       },
@@ -146,6 +160,7 @@ const routes: FastifyPluginAsyncTypebox<{ anonymous: boolean }> = async (app, op
       schema: {
         tags,
         summary: 'Random bytes, base64 or hex encoded',
+        description: '`size` bytes (1 to 65,536) from node:crypto, encoded as base64 or hex.',
         querystring: S.BytesQuery,
         response: withProblems({ 200: S.BytesReply }),
       },

@@ -33,6 +33,8 @@ export const sloRoutes: FastifyPluginAsyncTypebox<{ config: SloConfig }> = async
             url === '/v1/slo'
               ? 'Service level objectives, current indicators and error budget'
               : 'Alias of /v1/slo',
+          description:
+            "The success-ratio and latency objectives, the indicators over the window (from Prometheus when PROMETHEUS_BASE_URL is set, else from this process's own metrics) and the error budget left.",
           response: withProblems({ 200: S.SloReport }),
         },
       },

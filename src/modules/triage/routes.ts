@@ -20,6 +20,8 @@ export const triageRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async
       schema: {
         tags: ['admin'],
         summary: 'Recent errors grouped by fingerprint (admin)',
+        description:
+          '5xx answers of this instance, grouped by a fingerprint of the error code, its message with ids, numbers and quoted values taken out, and the route; with counts, first and last seen, and redacted samples.',
         querystring: S.ErrorsQuery,
         response: withProblems({ 200: S.ErrorReport }),
       },
@@ -37,6 +39,8 @@ export const triageRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async
       schema: {
         tags: ['admin'],
         summary: 'Recent error groups with a likely cause, severity and next steps (admin)',
+        description:
+          'A summary of the error groups: from an LLM when one is configured (TRIAGE_LLM_*), else from rules; falls back to the rules when the LLM fails.',
         querystring: S.SummaryQuery,
         response: withProblems({ 200: S.ErrorSummary }),
       },

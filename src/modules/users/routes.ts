@@ -17,6 +17,8 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Create a user (admin)',
+        description:
+          'Username rules and the password policy apply; a taken username (in any case) is a 409. Accepts an Idempotency-Key, so a retried request creates the user once.',
         body: S.CreateUserBody,
         response: withProblems({ 201: S.PublicUser }),
       },
@@ -35,6 +37,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'List users (admin), oldest first',
+        description: 'Paged: pass the `next_cursor` of a page as `cursor` for the next one.',
         querystring: S.PageQuery,
         response: withProblems({ 200: S.UserPage }),
       },
@@ -49,6 +52,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'A user (admin, or the user themself)',
+        description: 'A non-admin asking for another user gets 403.',
         params: S.IdParams,
         response: withProblems({ 200: S.PublicUser }),
       },
@@ -63,6 +67,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Change role or disable (admin); takes effect on every replica at once',
+        description: 'Disabling a user revokes their sessions and API keys on every replica within a second.',
         params: S.IdParams,
         body: S.UserPatch,
         response: withProblems({ 200: S.PublicUser }),
