@@ -15,9 +15,9 @@ export default defineConfig({
       reporter: ['text-summary', 'json-summary'],
       // The figures are printed when a test fails too, so a red run still says what it covered.
       reportOnFailure: true,
-      // The whole suite's figures on 2026-12-04 (74.3% statements, 67.7% branches, 77.8% functions, 75.7%
-      // lines), rounded down: coverage may rise, never fall silently. Raise them when it rises.
-      thresholds: { statements: 74, branches: 67, functions: 77, lines: 75 },
+      // The whole suite's figures in the clean-clone CI of 2026-12-04 (75.1% statements, 68.3% branches,
+      // 79.1% functions, 76.5% lines), rounded down: coverage may rise, never fall silently. Raise them when it rises.
+      thresholds: { statements: 75, branches: 68, functions: 79, lines: 76 },
     },
   },
 });
