@@ -76,10 +76,9 @@ export function operationIdOf(method: string, url: string): string {
     .map((part) => (part.startsWith(':') || part.startsWith('{') ? `by-${part.replace(/[:{}]/g, '')}` : part))
     .flatMap((part) => part.split(/[^A-Za-z0-9]+/))
     .filter(Boolean);
-  const name = [method.toLowerCase(), ...words]
+  return [method.toLowerCase(), ...words]
     .map((word, i) => (i === 0 ? word : word[0]!.toUpperCase() + word.slice(1)))
     .join('');
-  return name;
 }
 
 const problem = (description: string, headers: Record<string, unknown> = {}) => ({

@@ -12,15 +12,14 @@ export class SecurityEvents {
     readonly count: CountAuthEvent,
   ) {}
 
-  /** Audits the event, then counts it; `db` is a transaction when the event belongs to one. */
+  /** Audits the event, then counts it. */
   async record(
     event: AuthEvent & AuditEventName,
     context: AuditContext,
     subjectId: string | null,
     details: Record<string, unknown> = {},
-    db: Kysely<DatabaseSchema> = this.db,
   ): Promise<void> {
-    await record(db, event, context, subjectId, details);
+    await record(this.db, event, context, subjectId, details);
     this.count(event);
   }
 }

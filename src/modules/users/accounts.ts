@@ -1,14 +1,13 @@
 // The one way an account comes to exist, whoever asks: the API (an admin, or a sign-up), the CLI's
 // create-user and the demo seed. The same username rule, the same password policy, the same audit row.
+import { Value } from '@sinclair/typebox/value';
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema, Role } from '../../adapters/postgres/schema.js';
 import { InvalidParametersError, conflict, type FieldProblem } from '../../lib/errors.js';
 import { record, type AuditContext } from '../audit/repository.js';
 import { passwordProblems, type PasswordPolicy } from '../auth/passwords.js';
 import * as users from './repository.js';
-
-/** The API schema's rule too (users/schemas Username), for callers that do not come through HTTP. */
-const USERNAME = /^[A-Za-z0-9._@-]{3,64}$/;
+import { Username } from './schemas.js';
 
 export interface AccountRules {
   passwordPolicy: PasswordPolicy;
@@ -24,7 +23,8 @@ export interface NewAccount {
 /** What is wrong with a new account's username and (given a policy) password; empty when nothing is. */
 export function accountProblems(account: NewAccount, policy?: PasswordPolicy): FieldProblem[] {
   const found: FieldProblem[] = [];
-  if (!USERNAME.test(account.username)) {
+  // The API schema's own rule, checked here for the callers that do not come through HTTP.
+  if (!Value.Check(Username, account.username)) {
     found.push({
       name: 'username',
       in: 'body',
