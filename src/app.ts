@@ -19,7 +19,7 @@ import randomRoutes from './modules/random/routes.js';
 import { beaconRoutes } from './modules/beacon/routes.js';
 import { homeRoutes } from './modules/home/routes.js';
 import { AccessLogController } from './observability/access-log.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, lazyRequestLogger } from './observability/logger.js';
 import formbody from '@fastify/formbody';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
@@ -85,6 +85,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<App>
     genReqId,
     requestIdHeader: false,
     logController: new AccessLogController(logger),
+    childLoggerFactory: lazyRequestLogger,
     // Fastify takes a hop count too, though its types omit it.
     trustProxy: config.TRUST_PROXY as boolean | string[],
     bodyLimit: config.BODY_LIMIT_BYTES,

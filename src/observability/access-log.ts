@@ -2,6 +2,7 @@
 // method, route template, status, duration, client IP, the request id, and the trace ids when traced.
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import { routeOf } from '../lib/route.js';
+import { deferWrites } from './logger.js';
 import { traceFields } from './tracing.js';
 
 export class AccessLogController extends LogController {
@@ -14,6 +15,8 @@ export class AccessLogController extends LogController {
   constructor(logger: FastifyBaseLogger) {
     super({ requestIdLogLabel: 'request_id' });
     this.#access = logger.child({}, { redact: [] });
+    // Access lines may wait in stdout's buffer (StdoutLines): a write(2) each was a quarter of their cost.
+    deferWrites(this.#access);
   }
 
   /** The "incoming request" line is dropped: the completion line carries everything, at half the cost. */
