@@ -1,14 +1,24 @@
 // prom-client hashes the label set on every inc()/observe(); on hot paths we resolve each label
 // combination to its child once and keep it. Bounded by the label values' cardinality, which callers keep
 // small (route templates, methods, status codes, policy names).
+// One map level per label value, so a lookup builds no key string.
 export function cachedChildren<C>(resolve: (...values: string[]) => C): (...values: string[]) => C {
-  const children = new Map<string, C>();
+  const root = new Map<string, unknown>();
   return (...values) => {
-    const key = values.join('\u0000');
-    let child = children.get(key);
+    let node = root;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i += 1) {
+      let next = node.get(values[i]!) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(values[i]!, next);
+      }
+      node = next;
+    }
+    let child = node.get(values[last]!) as C | undefined;
     if (child === undefined) {
       child = resolve(...values);
-      children.set(key, child);
+      node.set(values[last]!, child);
     }
     return child;
   };

@@ -4,8 +4,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fp from 'fastify-plugin';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildInfo } from '../lib/build-info.js';
+import { BoundCounter, BoundHistogram } from '../observability/bound-metrics.js';
 import { cachedChildren } from '../observability/label-cache.js';
 import type { ClientErrorReason } from './error-handler.js';
 import { routeOf } from '../lib/route.js';
@@ -56,13 +57,13 @@ export default fp(
       labelNames: ['version', 'commit', 'node'],
       registers: [registry],
     }).set({ version: buildInfo.version, commit: opts.commit, node: process.version }, 1);
-    const requests = new Counter({
+    const requests = new BoundCounter({
       name: 'http_requests_total',
       help: 'HTTP requests answered, by method, route template and status code.',
       labelNames: ['method', 'route', 'status_code'],
       registers: [registry],
     });
-    const duration = new Histogram({
+    const duration = new BoundHistogram({
       name: 'http_request_duration_seconds',
       help: 'Time from request received to response sent, by method, route template and status code.',
       labelNames: ['method', 'route', 'status_code'],
@@ -73,21 +74,27 @@ export default fp(
     // No labels: one add per request. Counted on the raw response's 'close', which Node emits exactly once
     // whether the response finished or the client went away first; onResponse alone would leak on aborts
     // (it needs 'finish'), and onRequestAbort misses clients that leave after their body was read.
-    const inFlight = new Gauge({
+    let inFlight = 0;
+    new Gauge({
       name: 'http_requests_in_flight',
       help: 'Requests received and not yet answered or abandoned; a scrape on the API port counts itself.',
       registers: [registry],
+      collect() {
+        this.set(inFlight);
+      },
     });
-    const requestClosed = () => inFlight.dec();
+    const requestClosed = () => {
+      inFlight -= 1;
+    };
     app.addHook('onRequest', (_request, reply, done) => {
-      inFlight.inc();
+      inFlight += 1;
       reply.raw.on('close', requestClosed);
       done();
     });
 
     const childrenOf = cachedChildren((method, route, status) => {
       const labels = { method, route, status_code: status };
-      return { count: requests.labels(labels), duration: duration.labels(labels) };
+      return { count: requests.series(labels), duration: duration.series(labels) };
     });
     app.addHook('onResponse', (request, reply, done) => {
       const child = childrenOf(request.method, routeOf(request), String(reply.statusCode));

@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { rateLimitUnavailable, tooManyRequests } from '../lib/errors.js';
 import { MemoryGcra, type Decision } from '../lib/gcra.js';
 import { resolvePolicies, type CompiledPolicy, type RouteGroup, type Tier } from '../lib/rate-policy.js';
+import { BoundCounter } from '../observability/bound-metrics.js';
 import { cachedChildren } from '../observability/label-cache.js';
 
 declare module 'fastify' {
@@ -55,7 +56,7 @@ export default fp(
     const policies = resolvePolicies(config.RATE_LIMITS);
     const local = new MemoryGcra(() => Math.round(performance.timeOrigin * 1000 + performance.now() * 1000));
 
-    const decisions = new Counter({
+    const decisions = new BoundCounter({
       name: 'rate_limit_decisions_total',
       help: 'Rate-limit decisions by policy and outcome (allowed, limited, store_error).',
       labelNames: ['policy', 'outcome'],
@@ -66,7 +67,7 @@ export default fp(
       help: 'Rate-limit calls to Redis that failed or missed their deadline; the local limiter decided instead.',
       registers: [app.metrics.registry],
     });
-    const decisionCounter = cachedChildren((policy, outcome) => decisions.labels({ policy, outcome }));
+    const decisionCounter = cachedChildren((policy, outcome) => decisions.series({ policy, outcome }));
     const count = (policy: string, outcome: string) => decisionCounter(policy, outcome).inc();
 
     let shared: RedisGcraStore | undefined;

@@ -1,6 +1,7 @@
 // random_values_generated_total{kind}: how many values the random API handed out, by kind. Each kind's
 // child is resolved once, so a draw costs one increment on the benchmarked /v1/random path.
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { BoundCounter } from '../../observability/bound-metrics.js';
 
 export const VALUE_KINDS = ['integer', 'sequence', 'decimal', 'gaussian', 'string', 'uuid', 'byte'] as const;
 export type ValueKind = (typeof VALUE_KINDS)[number];
@@ -9,7 +10,7 @@ export type GeneratedCounters = Record<ValueKind, { inc(values: number): void }>
 
 /** Registers random_values_generated_total on the registry, every kind's series at 0. */
 export function generatedCounters(registry: Registry): GeneratedCounters {
-  const counter = new Counter({
+  const counter = new BoundCounter({
     name: 'random_values_generated_total',
     help: 'Random values produced, by kind (integer, sequence, decimal, gaussian, string, uuid, byte).',
     labelNames: ['kind'],
@@ -17,9 +18,7 @@ export function generatedCounters(registry: Registry): GeneratedCounters {
   });
   const children = {} as GeneratedCounters;
   for (const kind of VALUE_KINDS) {
-    const child = counter.labels(kind);
-    child.inc(0);
-    children[kind] = child;
+    children[kind] = counter.series({ kind });
   }
   return children;
 }
