@@ -32,7 +32,7 @@ export async function serve(config: Config, worker?: WorkerIdentity): Promise<vo
       version: buildInfo.version,
     });
   const exit = (code: number) => {
-    // Let the last records reach the collector, then pino's asynchronous destination write the last lines
+    // Let the last records reach the collector, then stdout's buffered access lines be written
     // before the process ends (both bounded).
     setTimeout(
       () => process.exit(code),
