@@ -73,3 +73,25 @@ export async function login(baseUrl: string, credentials: Credentials): Promise<
   }
   return token;
 }
+
+export const API_KEYS_PATH = '/v1/api-keys';
+
+/** Creates an API key with the random:read scope for the token's user; returns the key (shown once). */
+export async function createApiKey(baseUrl: string, accessToken: string): Promise<string> {
+  const response = await fetch(`${baseUrl}${API_KEYS_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+    body: JSON.stringify({ name: 'bench', scopes: ['random:read'] }),
+    signal: AbortSignal.timeout(LOGIN_TIMEOUT_SECONDS * 1_000),
+  });
+  const text = await response.text();
+  if (response.status !== 201) {
+    throw new BenchError(
+      `POST ${API_KEYS_PATH} answered ${response.status}, expected 201: ${text.slice(0, 300)}`,
+    );
+  }
+  const key = (JSON.parse(text) as { key?: unknown }).key;
+  if (typeof key !== 'string' || key === '')
+    throw new BenchError(`POST ${API_KEYS_PATH} answered without a key`);
+  return key;
+}

@@ -5,6 +5,7 @@
 // req/s over the raw req/s of the same pair); a spread (max - min of those ratios) over NOISY_SPREAD marks it
 // noisy, not a result. Each measured run also reads the server's CPU time from /proc, before and after, for
 // the CPU microseconds per request.
+import { createApiKey, demoCredentials, login } from '../lib/identity.js';
 import { load, verify, type LoadRequest, type LoadSettings, type Measurement } from '../lib/loadgen.js';
 import { cpuSeconds, stop, type Runtime, type Server, type Target } from '../lib/processes.js';
 import { formatTable, serviceLog } from '../lib/report.js';
@@ -32,8 +33,13 @@ export const VARIANTS: Record<VariantName, Variant> = {
     env: () => ({ RATE_LIMIT_STORAGE_URI: REDIS_URL, REDIS_KEY_PREFIX: `bench-${process.pid}:` }),
   },
   traced: {
-    describe: 'tracing on, every request sampled and exported over OTLP/HTTP',
-    env: ({ sinkUrl }) => ({ OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER: 'always_on' }),
+    describe:
+      "tracing on, 10% of requests sampled (parentbased_traceidratio 0.1, the production ConfigMap's) and exported over OTLP/HTTP",
+    env: ({ sinkUrl }) => ({
+      OTLP_ENDPOINT: sinkUrl,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    }),
   },
   'traced-unsampled': {
     describe: 'tracing on, sampler always_off (the cost of the instrumentation alone)',
@@ -46,21 +52,44 @@ export interface Case {
   path: string;
   /** Sends `Authorization: Bearer <access token of the demo admin>` on every request. */
   bearer: boolean;
+  /** Sends `X-API-Key: <a key of the demo admin with the random:read scope>` on every request. */
+  apiKey?: true;
   variant: VariantName;
   /** The share of raw node:http's req/s this case aims at, when it has a target. */
   target?: number;
+  /** Also compared with another case of the same run: its service req/s over that case's, and the goal. */
+  versus?: { case: string; goal: number };
 }
 
 export const CASES: readonly Case[] = [
-  { name: 'single', path: '/v1/random?min=1&max=100', bearer: false, variant: 'memory', target: 0.65 },
-  { name: 'integers', path: '/v1/random/integers?count=100', bearer: false, variant: 'memory' },
-  { name: 'me', path: '/v1/auth/me', bearer: true, variant: 'memory', target: 0.6 },
+  { name: 'single', path: '/v1/random?min=1&max=100', bearer: false, variant: 'memory', target: 0.6 },
+  {
+    name: 'integers',
+    path: '/v1/random/integers?count=100',
+    bearer: false,
+    variant: 'memory',
+    target: 0.55,
+  },
+  { name: 'me', path: '/v1/auth/me', bearer: true, variant: 'memory', target: 0.55 },
   { name: 'single-bearer', path: '/v1/random?min=1&max=100', bearer: true, variant: 'memory' },
   // The first case again: the spread between the two runs is the noise any other difference must exceed
   // (tracing off, the default, adds no code at all to the request path, so it is the memory variant).
   { name: 'single-repeat', path: '/v1/random?min=1&max=100', bearer: false, variant: 'memory' },
-  { name: 'single-redis', path: '/v1/random?min=1&max=100', bearer: false, variant: 'redis', target: 0.5 },
-  { name: 'single-traced', path: '/v1/random?min=1&max=100', bearer: false, variant: 'traced' },
+  {
+    name: 'single-apikey-redis',
+    path: '/v1/random?min=1&max=100',
+    bearer: false,
+    apiKey: true,
+    variant: 'redis',
+    target: 0.45,
+  },
+  {
+    name: 'single-traced-10pct',
+    path: '/v1/random?min=1&max=100',
+    bearer: false,
+    variant: 'traced',
+    versus: { case: 'single', goal: 0.85 },
+  },
   {
     name: 'single-traced-unsampled',
     path: '/v1/random?min=1&max=100',
@@ -200,28 +229,40 @@ export async function runComparison(
 ): Promise<Comparison> {
   const { generator, warmup, connections } = settings;
   const { stamp, runtime, servers, accessToken, cases, pairs, logPrefix } = context;
-  const headersOf = (c: Case): Record<string, string> =>
-    c.bearer ? { authorization: `Bearer ${accessToken}` } : {};
+  // An API key per service (each variant's service has a database of its own), made on first use.
+  const apiKeys = new Map<Server, string>();
+  const apiKeyOf = async (service: Server, token: string) => {
+    let key = apiKeys.get(service);
+    if (key === undefined) {
+      key = await createApiKey(service.baseUrl, token);
+      apiKeys.set(service, key);
+    }
+    return key;
+  };
   const sink = await startSink();
   try {
     const variants = [...new Set(cases.map((c) => c.variant))];
     const results: CaseResult[] = [];
     for (const variant of variants) {
       let service: Server = servers.service;
+      let token = accessToken;
+      const variantCases = cases.filter((k) => k.variant === variant);
       if (variant !== 'memory') {
-        service = await startService(
-          serviceLog(stamp, `${logPrefix}${variant}`),
-          pgliteDir(),
-          VARIANTS[variant].env({ sinkUrl: sink.url }),
-          { runtime },
-        );
+        const logFile = serviceLog(stamp, `${logPrefix}${variant}`);
+        service = await startService(logFile, pgliteDir(), VARIANTS[variant].env({ sinkUrl: sink.url }), {
+          runtime,
+        });
+        if (variantCases.some((k) => k.bearer || k.apiKey === true))
+          token = await login(service.baseUrl, await demoCredentials(logFile));
       }
       const serverOf = (target: Target) => (target === 'raw' ? servers.raw : service);
       console.log(`variant ${variant} (node ${runtime.version}): ${VARIANTS[variant].describe}`);
-      for (const c of cases.filter((k) => k.variant === variant)) {
+      for (const c of variantCases) {
+        const headers: Record<string, string> = c.bearer ? { authorization: `Bearer ${token}` } : {};
+        if (c.apiKey === true) headers['x-api-key'] = await apiKeyOf(service, token);
         const requestOf = (target: Target): LoadRequest => ({
           url: `${serverOf(target).baseUrl}${c.path}`,
-          headers: headersOf(c),
+          headers,
         });
         const bodyBytes = {} as Record<Target, number>;
         for (const target of PAIR_ORDER) {
@@ -299,7 +340,7 @@ export function comparisonTable({ runtime, pairs, results }: Comparison): string
       const ratio = target === 'service' ? r.medianRatio : null;
       const ratioCell = ratio === null ? '' : r.flagged ? `(${ratio.toFixed(2)})` : ratio.toFixed(2);
       return [
-        `GET ${r.case.path}${r.case.bearer ? ' +Bearer' : ''}`,
+        `GET ${r.case.path}${r.case.bearer ? ' +Bearer' : ''}${r.case.apiKey === true ? ' +API key' : ''}`,
         r.case.variant,
         target,
         t.requestsPerSecond.toFixed(0),
@@ -317,8 +358,25 @@ export function comparisonTable({ runtime, pairs, results }: Comparison): string
   return (
     `Service vs raw on Node ${runtime.version}: medians of ${pairs} interleaved pair(s) per case ` +
     `(a ratio in parentheses is flagged, not a result)\n` +
-    formatTable(header, rows, new Set([3, 4, 5, 6, 7, 8, 9]))
+    formatTable(header, rows, new Set([3, 4, 5, 6, 7, 8, 9])) +
+    versusLines(results)
   );
+}
+
+/** The case-to-case comparisons (`versus`): service req/s and CPU per request over the other case's. */
+function versusLines(results: readonly CaseResult[]): string {
+  const lines = results.flatMap((r) => {
+    const other = r.case.versus && results.find((o) => o.case.name === r.case.versus!.case);
+    if (!r.case.versus || !other) return [];
+    const rps = r.targets.service.requestsPerSecond / other.targets.service.requestsPerSecond;
+    const cpu = r.targets.service.cpuUsPerRequest / other.targets.service.cpuUsPerRequest;
+    return [
+      `${r.case.name} vs ${other.case.name}: ${rps.toFixed(2)} of its req/s (goal >= ${r.case.versus.goal.toFixed(2)}), ` +
+        `${cpu.toFixed(2)}x its CPU per request` +
+        (r.flagged || other.flagged ? ' (a case is flagged: not a result)' : ''),
+    ];
+  });
+  return lines.length === 0 ? '' : `\n${lines.join('\n')}`;
 }
 
 const summaryJson = (t: TargetSummary) => ({
@@ -346,7 +404,9 @@ export function comparisonJson({ runtime, pairs, variants, results, traceExports
       variant: r.case.variant,
       path: r.case.path,
       bearer: r.case.bearer,
+      apiKey: r.case.apiKey === true,
       goal: r.case.target ?? null,
+      versus: r.case.versus ?? null,
       medianRatio: r.medianRatio === null ? null : round(r.medianRatio, 3),
       pairRatios: r.pairRatios.map((x) => round(x, 3)),
       spread: r.spread === null ? null : round(r.spread, 3),
