@@ -55,21 +55,27 @@ export default fp(
       if (request.routeOptions.config.operational === true) return done();
       const parent = propagation.extract(ROOT_CONTEXT, request.headers);
       const route = request.routeOptions.url;
-      const attributes: Attributes = {
-        'http.request.method': request.method,
-        'url.path': request.url.split('?', 1)[0],
-        'url.scheme': request.protocol,
-        'client.address': request.ip,
-        'network.protocol.version': request.raw.httpVersion,
-      };
-      if (route !== undefined) attributes['http.route'] = route;
-      const userAgent = request.headers['user-agent'];
-      if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
       const span = tracer.startSpan(
         route === undefined ? request.method : `${request.method} ${route}`,
-        { kind: SpanKind.SERVER, attributes },
+        { kind: SpanKind.SERVER },
         parent,
       );
+      // The attributes only for a span that is recorded: with the production sampler (10%) nine requests in
+      // ten skip building them. The samplers this service offers decide on the trace id and the parent, not
+      // on attributes, so setting them after the start changes no decision.
+      if (span.isRecording()) {
+        const attributes: Attributes = {
+          'http.request.method': request.method,
+          'url.path': request.url.split('?', 1)[0],
+          'url.scheme': request.protocol,
+          'client.address': request.ip,
+          'network.protocol.version': request.raw.httpVersion,
+        };
+        if (route !== undefined) attributes['http.route'] = route;
+        const userAgent = request.headers['user-agent'];
+        if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
+        span.setAttributes(attributes);
+      }
       request.traceSpan = span;
       // Everything after this hook runs in the span's context: the other hooks, the handler (async or
       // not), and the body parsing between them (Fastify carries the context across the socket events
