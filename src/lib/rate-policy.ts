@@ -60,19 +60,21 @@ export interface Policies {
 }
 
 export function resolvePolicies(overrides: PolicyOverrides): Policies {
-  const table = new Map<string, CompiledPolicy>();
+  // Looked up on every request: one map per group, so a lookup builds no key string.
+  const table = new Map<RouteGroup, Map<string, CompiledPolicy>>();
   for (const group of ['api', 'auth'] as const) {
     const merged: Partial<Record<Tier, RatePolicy>> = { ...DEFAULT_POLICIES.api, ...DEFAULT_POLICIES[group] };
     for (const [tier, p] of Object.entries(overrides[group] ?? {}))
       if (p !== undefined) merged[tier as Tier] = fromSetting(p);
-    for (const [tier, p] of Object.entries(merged))
-      table.set(`${group}:${tier}`, compile(`${group}-${tier}`, p));
+    const tiers = new Map<string, CompiledPolicy>();
+    for (const [tier, p] of Object.entries(merged)) tiers.set(tier, compile(`${group}-${tier}`, p));
+    table.set(group, tiers);
   }
   const perKey = new Map<string, CompiledPolicy>();
   for (const [id, p] of Object.entries(overrides.api_keys ?? {}))
     if (p !== undefined) perKey.set(id, compile(`api-key-${id.slice(0, 8)}`, fromSetting(p)));
   return {
     for: (group, tier, id) =>
-      (tier === 'api_key' ? perKey.get(id) : undefined) ?? table.get(`${group}:${tier}`)!,
+      (tier === 'api_key' ? perKey.get(id) : undefined) ?? table.get(group)!.get(tier)!,
   };
 }

@@ -123,8 +123,9 @@ export default fp(
     }
 
     app.addHook('onRequest', (request, reply, done) => {
-      const routeConfig = request.routeOptions.config;
-      if (routeConfig.operational === true || request.routeOptions.url === undefined) return done();
+      const route = request.routeOptions; // a getter that builds an object: read once
+      const routeConfig = route.config;
+      if (routeConfig.operational === true || route.url === undefined) return done();
       const { tier, id } = identify(request);
       const policy = policies.for(routeConfig.rateLimitGroup ?? 'api', tier, id);
       const key = `${policy.name}:${id}`;
