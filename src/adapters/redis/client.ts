@@ -3,8 +3,9 @@
 // Every command is measured (when given a registry) and traced (inside a trace).
 import { SpanKind, SpanStatusCode, context, trace, type Attributes } from '@opentelemetry/api';
 import { Redis, type Command } from 'ioredis';
-import { Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Log } from '../../lib/log.js';
+import { BoundHistogram, type HistogramSeries } from '../../observability/bound-metrics.js';
 import { TRACER_NAME } from '../../observability/tracing.js';
 
 export interface RedisOptions {
@@ -61,11 +62,12 @@ export const REDIS_COMMAND_DURATION_BUCKETS = [
 ];
 const DURATION_METRIC = 'redis_command_duration_seconds';
 
-function commandHistogram(registry: Registry): Histogram<'command'> {
+function commandHistogram(registry: Registry): BoundHistogram<'command'> {
   // Every client of one app shares the series; prom-client refuses a second metric of the same name.
+  // A bound histogram: the rate limiter sends one command per request.
   const existing = registry.getSingleMetric(DURATION_METRIC);
-  if (existing !== undefined) return existing as Histogram<'command'>;
-  return new Histogram({
+  if (existing !== undefined) return existing as unknown as BoundHistogram<'command'>;
+  return new BoundHistogram({
     name: DURATION_METRIC,
     help: 'Time of one Redis command, from send to reply (or failure), by command name.',
     labelNames: ['command'],
@@ -98,7 +100,7 @@ export function instrumentRedis(
   const histogram = registry === undefined ? undefined : commandHistogram(registry);
   // The label is bounded: ioredis's built-in command names; anything else counts as "other".
   const known = new Set(client.getBuiltinCommands());
-  const children = new Map<string, Histogram.Internal<'command'>>();
+  const children = new Map<string, HistogramSeries>();
   const attributes: Attributes = {
     'db.system.name': 'redis',
     'db.namespace': String(client.options.db ?? 0),
@@ -123,7 +125,7 @@ export function instrumentRedis(
       const settle = (error?: unknown) => {
         if (histogram !== undefined) {
           let child = children.get(name);
-          if (child === undefined) children.set(name, (child = histogram.labels({ command: name })));
+          if (child === undefined) children.set(name, (child = histogram.series({ command: name })));
           child.observe((performance.now() - started) / 1000);
         }
         if (span === undefined) return;
