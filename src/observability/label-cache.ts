@@ -1,5 +1,5 @@
-// prom-client hashes the label set on every inc()/observe(); on hot paths we resolve each label
-// combination to its child once and keep it. Bounded by the label values' cardinality, which callers keep
+// A metric's series per label combination, resolved once and kept (for the bound series of
+// bound-metrics.ts and prom-client's children alike). Bounded by the label values' cardinality, which callers keep
 // small (route templates, methods, status codes, policy names).
 // One map level per label value, so a lookup builds no key string.
 export function cachedChildren<C>(resolve: (...values: string[]) => C): (...values: string[]) => C {
